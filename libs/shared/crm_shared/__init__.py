@@ -1,0 +1,1 @@
+"""Shared contracts of the CRM services (config, events, validators, auth, db helpers)."""

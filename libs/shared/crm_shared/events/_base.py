@@ -1,0 +1,22 @@
+"""Field helpers shared by the payload schemas."""
+from marshmallow import RAISE, Schema, fields
+
+
+class Payload(Schema):
+    """Outbound payloads are strict; ``parse_event`` loosens them for subscribers."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class ContactRef(Payload):
+    contact_id = fields.String(required=True)
+
+
+Str = fields.String
+Int = fields.Integer
+Float = fields.Float
+Bool = fields.Boolean
+Raw = fields.Raw
+Dict = fields.Dict
+List = fields.List

@@ -1,0 +1,56 @@
+"""Events published by the contacts service (schema version 1)."""
+from crm_shared.events._base import Bool, ContactRef, Dict, List, Payload, Raw, Str
+
+SOURCE = "contacts"
+
+
+class ContactSnapshot(ContactRef):
+    """The contact attributes other services project (segments, scoring, messaging)."""
+
+    contact = Dict(required=True)
+    changed = List(Str(), load_default=list)
+    actor_id = Str(allow_none=True)
+
+
+class ContactDeleted(ContactRef):
+    actor_id = Str(allow_none=True)
+    email = Str(allow_none=True)
+
+
+class ContactsMerged(Payload):
+    primary_id = Str(required=True)
+    merged_ids = List(Str(), required=True)
+    contact = Dict(required=True)
+    actor_id = Str(allow_none=True)
+
+
+class StageChanged(ContactRef):
+    from_stage = Str(allow_none=True)
+    to_stage = Str(required=True)
+    actor_id = Str(allow_none=True)
+    owner_id = Str(allow_none=True)
+
+
+class NoteAdded(ContactRef):
+    note_id = Str(required=True)
+    note_type = Str(required=True)
+    author_id = Str(allow_none=True)
+    excerpt = Str(load_default="")
+
+
+class ContactsImported(Payload):
+    import_id = Str(required=True)
+    contact_ids = List(Str(), required=True)
+    created = Bool(load_default=True)
+    extra = Raw(allow_none=True)
+
+
+SCHEMAS = {
+    "contact_created": ContactSnapshot,
+    "contact_updated": ContactSnapshot,
+    "contact_deleted": ContactDeleted,
+    "contacts_merged": ContactsMerged,
+    "stage_changed": StageChanged,
+    "note_added": NoteAdded,
+    "contacts_imported": ContactsImported,
+}

@@ -1,0 +1,47 @@
+"""Events published by the scoring service (schema version 1)."""
+from crm_shared.events._base import Dict, Float, Int, List, Payload, Raw, Str
+
+SOURCE = "scoring"
+
+
+class ScoreChanged(Payload):
+    contact_id = Str(required=True)
+    score = Int(required=True)
+    previous_score = Int(allow_none=True)
+    fit = Int(required=True)
+    engagement = Int(required=True)
+    engagement_level = Float(required=True)
+    reason = Str(load_default="")
+
+
+class EngagementRecorded(Payload):
+    contact_id = Str(required=True)
+    engagement_event_id = Str(required=True)
+    type = Str(required=True)
+    occurred_at = Str(required=True)
+    properties = Dict(load_default=dict)
+
+
+class RuleActionRequested(Payload):
+    """An automation rule asks the owning service to act (set stage, tag, enroll, ...)."""
+
+    rule_id = Str(required=True)
+    run_id = Str(required=True)
+    contact_id = Str(required=True)
+    action = Str(required=True)
+    params = Dict(load_default=dict)
+
+
+class HotLeadDetected(Payload):
+    contact_id = Str(required=True)
+    score = Int(required=True)
+    urgency = Str(required=True)
+    signals = List(Raw(), load_default=list)
+
+
+SCHEMAS = {
+    "score_changed": ScoreChanged,
+    "engagement_recorded": EngagementRecorded,
+    "rule_action_requested": RuleActionRequested,
+    "hot_lead_detected": HotLeadDetected,
+}

@@ -1,0 +1,1 @@
+"""The contacts service (see ../shared/design/ARCHITECTURE.md)."""

@@ -1,0 +1,4 @@
+from contacts.models import Base
+from crm_shared.db import run_migrations_env
+
+run_migrations_env(Base.metadata)

@@ -1,0 +1,1 @@
+"""The HTTP gateway: authenticates, authorises, validates, fans out RPC, aggregates."""

@@ -1,0 +1,1 @@
+"""The imports service (see ../shared/design/ARCHITECTURE.md)."""

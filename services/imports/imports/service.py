@@ -1,0 +1,16 @@
+"""Entrypoints of the imports service: translate, call one operation, return."""
+from crm_shared.db import Database
+from crm_shared.reliability import EventOutbox
+from crm_shared.service import (
+    Context,
+    ServiceBase,
+    rpc,  # noqa: F401  (entrypoints are added here)
+)
+
+
+class ImportsService(ServiceBase):
+    name = "imports"
+
+    db = Database("imports")
+    outbox = EventOutbox()
+    ctx = Context()

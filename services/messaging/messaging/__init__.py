@@ -1,0 +1,1 @@
+"""The messaging service (see ../shared/design/ARCHITECTURE.md)."""

@@ -1,0 +1,1 @@
+"""The segments service (see ../shared/design/ARCHITECTURE.md)."""
