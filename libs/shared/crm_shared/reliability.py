@@ -20,8 +20,7 @@ from typing import Any
 
 import eventlet
 import sqlalchemy as sa
-from kombu import Exchange
-from nameko.amqp.publish import Publisher, UndeliverableMessage
+from kombu import Connection, Exchange, Producer
 from nameko.events import event_handler
 from nameko.extensions import DependencyProvider
 from sqlalchemy.dialects.postgresql import JSONB, insert
@@ -111,14 +110,63 @@ def event_exchange(source: str) -> Exchange:
     return Exchange(f"{source}.events", type="topic", durable=True, auto_delete=False)
 
 
+class UndeliverableEvent(Exception):
+    """The broker returned a mandatory event: no queue is bound for it."""
+
+
+class ConfirmingPublisher:
+    """Publishes with publisher confirms and ``mandatory``; a returned message raises.
+
+    With confirms on, the broker sends basic.return before the ack, so once
+    ``publish`` returns we know whether the event reached a queue (RELIABILITY M5).
+    """
+
+    def __init__(self, uri: str):
+        self.uri = uri
+        self.connection: Connection | None = None
+        self.producer: Producer | None = None
+        self.returned: list[str] = []
+
+    def _connect(self) -> Producer:
+        if self.producer is None:
+            self.connection = Connection(self.uri, transport_options={"confirm_publish": True},
+                                         connect_timeout=3)
+            channel = self.connection.channel()
+            channel.events["basic_return"].add(self._on_return)
+            self.producer = Producer(channel, serializer="json")
+        return self.producer
+
+    def _on_return(self, exc, exchange, routing_key, message) -> None:
+        self.returned.append(message.properties.get("message_id") or "")
+
+    def publish(self, body: dict, exchange: Exchange, routing_key: str) -> None:
+        self.returned.clear()
+        try:
+            self._connect().publish(body, exchange=exchange, routing_key=routing_key, mandatory=True,
+                                    delivery_mode=2, message_id=body.get("event_id"), declare=[exchange],
+                                    retry=False)
+        except Exception:
+            self.close()
+            raise
+        if self.returned:
+            raise UndeliverableEvent(routing_key)
+
+    def close(self) -> None:
+        try:
+            if self.connection is not None:
+                self.connection.release()
+        except Exception as exc:  # already broken
+            log.debug("publisher close failed", extra={"error": str(exc)})
+        self.connection = None
+        self.producer = None
+
+
 class OutboxRelay:
     """Publishes committed outbox rows; safe to run from many processes at once (SKIP LOCKED)."""
 
     def __init__(self, engine: Engine, uri: str | None = None):
         self.engine = engine
-        self.publisher = Publisher(uri or amqp_uri(), use_confirms=True, serializer="json",
-                                   retry=True, retry_policy={"max_retries": 3, "interval_start": 0.1,
-                                                             "interval_step": 0.5, "interval_max": 1})
+        self.publisher = ConfirmingPublisher(uri or amqp_uri())
 
     def flush(self, limit: int = 500) -> int:
         published = 0
@@ -131,8 +179,8 @@ class OutboxRelay:
             for row in rows:
                 try:
                     self.publisher.publish(row.envelope, exchange=event_exchange(row.source),
-                                           routing_key=row.event_type, mandatory=True)
-                except UndeliverableMessage:
+                                           routing_key=row.event_type)
+                except UndeliverableEvent:
                     attempts = row.attempts + 1
                     done = attempts >= MAX_UNROUTABLE_ATTEMPTS
                     log.warning("event unroutable", extra={"event_type": row.event_type,
@@ -143,7 +191,7 @@ class OutboxRelay:
                         published_at=utcnow() if done else None))
                     continue
                 except Exception as exc:  # broker down: keep the row, the timer retries
-                    log.warning("outbox publish failed", extra={"error": str(exc)})
+                    log.warning("outbox publish failed: %s", exc, extra={"error": str(exc)})
                     conn.execute(outbox.update().where(outbox.c.id == row.id).values(
                         attempts=row.attempts + 1, last_error=str(exc)[:500]))
                     break

@@ -1,0 +1,86 @@
+"""Outbox, idempotent handlers and idempotency keys against real PostgreSQL and RabbitMQ."""
+import uuid
+
+import pytest
+import sqlalchemy as sa
+from kombu import Connection, Queue
+from sqlalchemy.orm import Session
+
+from crm_shared import reliability as rel
+from crm_shared.config import amqp_uri, database_url
+
+
+@pytest.fixture()
+def engine(crm_env):
+    engine = sa.create_engine(database_url("segments"))
+    yield engine
+    engine.dispose()
+
+
+def _queue(name: str, source: str, event_type: str) -> Queue:
+    return Queue(name, exchange=rel.event_exchange(source), routing_key=event_type, durable=False,
+                 exclusive=True)
+
+
+def test_outbox_publishes_after_commit_and_only_once(engine):
+    queue_name = f"test-outbox-{uuid.uuid4().hex[:8]}"
+    with Connection(amqp_uri()) as conn:
+        queue = _queue(queue_name, "segments", "segment_membership_changed")(conn.default_channel)
+        queue.declare()
+        data = {"segment_id": "s1", "segment_name": "VIP", "contact_id": "c1", "change": "joined"}
+        with Session(engine) as session:
+            envelope = rel.add_event(session, "segments", "segment_membership_changed", data)
+            session.rollback()  # a rolled-back fact is never published
+        with Session(engine) as session:
+            committed = rel.add_event(session, "segments", "segment_membership_changed", data)
+            session.commit()
+        relay = rel.OutboxRelay(engine)
+        assert relay.flush() >= 1
+        assert relay.flush() == 0
+        received = []
+        while (message := queue.get(no_ack=True)) is not None:
+            received.append(message.payload["event_id"])
+        assert committed["event_id"] in received
+        assert envelope["event_id"] not in received
+        assert received.count(committed["event_id"]) == 1
+
+
+def test_unroutable_event_is_retried_then_given_up(engine):
+    with Session(engine) as session:
+        envelope = rel.add_event(session, "segments", "segment_membership_changed",
+                                 {"segment_id": "s", "segment_name": "n", "contact_id": "c", "change": "left"})
+        session.commit()
+    relay = rel.OutboxRelay(engine)
+    for _ in range(rel.MAX_UNROUTABLE_ATTEMPTS + 1):
+        relay.flush()
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(rel.outbox).where(rel.outbox.c.event_id == envelope["event_id"])).one()
+    assert row.last_error == "unroutable"
+    assert row.attempts >= 1
+
+
+def test_claim_event_is_true_once(engine):
+    event_id = str(uuid.uuid4())
+    with Session(engine) as session:
+        assert rel.claim_event(session, event_id, "h") is True
+        assert rel.claim_event(session, event_id, "h") is False
+        assert rel.claim_event(session, event_id, "other-handler") is True
+        session.rollback()
+    with Session(engine) as session:  # a rolled-back claim does not count
+        assert rel.claim_event(session, event_id, "h") is True
+        session.rollback()
+
+
+def test_idempotency_key_returns_the_first_result(engine):
+    key = uuid.uuid4().hex
+    with Session(engine) as session:
+        assert rel.load_idempotent_result(session, key, "create") is None
+        rel.store_idempotent_result(session, key, "create", {"id": "42"})
+        session.commit()
+    with Session(engine) as session:
+        assert rel.load_idempotent_result(session, key, "create") == {"id": "42"}
+        with pytest.raises(sa.exc.IntegrityError):
+            rel.store_idempotent_result(session, key, "create", {"id": "43"})
+        session.rollback()
+    with Session(engine) as session:
+        assert rel.load_idempotent_result(session, None, "create") is None
