@@ -1,7 +1,8 @@
 """Database chores for every service: ``python -m crm_shared.manage migrate [service...]``.
 
 Commands:
-  migrate [svc...]        create missing databases and upgrade to head (all services by default)
+  migrate [svc...]        create missing databases, upgrade to head (all services by default) and
+                          declare every subscriber queue on RabbitMQ
   makemigration svc msg   autogenerate a revision from the service's models
   drop [svc...]           drop the databases (tests and resets only)
 """
@@ -29,8 +30,12 @@ def alembic_config(service: str):
 
 
 def migrate_all(services: list[str] | None = None) -> None:
+    """Databases migrated, then every subscriber queue declared (the deploy-time bootstrap)."""
+    from crm_shared.bootstrap import declare_subscriber_queues
+
     for service in services or SERVICES:
         migrate(service, package_dir(service))
+    declare_subscriber_queues()
 
 
 def make_migration(service: str, message: str) -> None:
