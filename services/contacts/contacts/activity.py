@@ -1,0 +1,121 @@
+"""The activity timeline: own facts and what the other services' events say about a contact.
+
+Every entry moves the contact's ``last_activity_at`` (the 30-day "inactive"
+rule); interactions (emails sent or replied, calls) also move
+``last_contact_at``. Entries from events carry the event id, so a redelivery
+adds nothing (the handler also claims the event).
+"""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from contacts import rules
+from contacts.models import Activity, Contact, StageChange
+from crm_shared.auth import Caller
+from crm_shared.errors import NotFound, ValidationFailed
+
+# Event types that are an interaction with the contact (seed 000 "Last Contact").
+INTERACTIONS = {"email_sent", "email_replied", "call_logged"}
+MAX_TITLE = 300
+
+
+def add_activity(session: Session, contact: Contact, type_: str, title: str, details: dict[str, Any] | None,
+                 actor: Caller | None, occurred_at: datetime | None = None, source: str = "contacts",
+                 event_id: str | None = None) -> Activity:
+    when = occurred_at or datetime.now(UTC)
+    entry = Activity(contact_id=contact.id, type=type_, title=title[:MAX_TITLE], details=details or {},
+                     actor_id=actor.user_id if actor else None, actor_name=actor.name if actor else None,
+                     source=source, event_id=event_id, occurred_at=when)
+    session.add(entry)
+    if contact.last_activity_at is None or when > contact.last_activity_at:
+        contact.last_activity_at = when
+    if type_ in INTERACTIONS and (contact.last_contact_at is None or when > contact.last_contact_at):
+        contact.last_contact_at = when
+    return entry
+
+
+def activity_dict(entry: Activity) -> dict[str, Any]:
+    return {"id": str(entry.id), "contact_id": entry.contact_id, "type": entry.type, "title": entry.title,
+            "details": entry.details, "user_id": entry.actor_id, "user_name": entry.actor_name,
+            "source": entry.source, "occurred_at": entry.occurred_at.astimezone(UTC).isoformat()}
+
+
+def list_activity(session: Session, contact_id: str, page: int = 1, per_page: int = 20,
+                  type: str | list[str] | None = None, date_from: datetime | None = None,
+                  date_to: datetime | None = None, user_id: str | None = None) -> dict[str, Any]:
+    """Newest first, filterable by type (or a group such as ``email``), date range and user."""
+    if session.scalar(sa.select(Contact.id).where(Contact.id == contact_id)) is None:
+        raise NotFound("contact not found", {"contact_id": contact_id})
+    if page < 1 or not 1 <= per_page <= 200:
+        raise ValidationFailed("Validation failed", {"fields": {"per_page": ["page >= 1, per_page 1-200"]}})
+    query = sa.select(Activity).where(Activity.contact_id == contact_id)
+    types = type if isinstance(type, list) else [t for t in (type or "").split(",") if t]
+    exact, prefixes = rules.activity_type_filter(types)
+    if exact or prefixes:
+        query = query.where(sa.or_(Activity.type.in_(exact), *[Activity.type.startswith(p) for p in prefixes]))
+    if date_from:
+        query = query.where(Activity.occurred_at >= date_from)
+    if date_to:
+        query = query.where(Activity.occurred_at < date_to)
+    if user_id:
+        query = query.where(Activity.actor_id == user_id)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(Activity.occurred_at.desc(), Activity.id.desc())
+                           .offset((page - 1) * per_page).limit(per_page))
+    return {"items": [activity_dict(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def record_event(session: Session, contact_id: str | None, type_: str, title: str, details: dict[str, Any],
+                 envelope: dict[str, Any], email: str | None = None) -> Contact | None:
+    """An entry from another service's event; returns the contact, or None when it no longer exists."""
+    contact = None
+    if contact_id:
+        contact = session.scalar(sa.select(Contact).where(Contact.id == str(contact_id)).with_for_update())
+    if contact is None and email:
+        contact = session.scalar(sa.select(Contact).where(Contact.email == email.strip().lower())
+                                 .with_for_update())
+    if contact is None:
+        return None
+    occurred = envelope.get("occurred_at")
+    try:
+        when = datetime.fromisoformat(occurred) if occurred else datetime.now(UTC)
+    except ValueError:
+        when = datetime.now(UTC)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    actor_id = (envelope.get("data") or {}).get("actor_id")
+    actor = Caller(user_id=actor_id, role="system", name="") if actor_id else None
+    add_activity(session, contact, type_, title, details, actor, when, envelope.get("source", "system"),
+                 envelope.get("event_id"))
+    return contact
+
+
+def stage_history(session: Session, contact_id: str) -> list[dict[str, Any]]:
+    """Every stage change of a contact, newest first: who, when, from, to."""
+    if session.scalar(sa.select(Contact.id).where(Contact.id == contact_id)) is None:
+        raise NotFound("contact not found", {"contact_id": contact_id})
+    rows = session.scalars(sa.select(StageChange).where(StageChange.contact_id == contact_id)
+                           .order_by(StageChange.changed_at.desc(), StageChange.id.desc()))
+    return [{"from": r.from_stage, "to": r.to_stage, "user_id": r.actor_id, "user_name": r.actor_name,
+             "changed_at": r.changed_at.astimezone(UTC).isoformat()} for r in rows]
+
+
+def import_activity(session: Session, envelope: dict[str, Any], data: dict[str, Any]) -> None:
+    """An "import completed" entry on each contact the import touched that has none for it yet."""
+    import_id = data.get("import_id")
+    file_name = data.get("file_name") or "file"
+    for key, verb in (("created_contact_ids", "Created"), ("merged_contact_ids", "Updated")):
+        ids = [str(i) for i in data.get(key) or []]
+        if not ids:
+            continue
+        seen = set(session.scalars(sa.select(Activity.contact_id).where(
+            Activity.contact_id.in_(ids), Activity.type == "import_completed",
+            Activity.details["import_id"].astext == str(import_id))))
+        for contact_id in ids:
+            if contact_id not in seen:
+                record_event(session, contact_id, "import_completed", f"{verb} by import of {file_name}",
+                             {"import_id": import_id, "file_name": file_name}, envelope)
