@@ -1,0 +1,235 @@
+"""Who is in which segment, and keeping it true.
+
+Rules (seed 000 Segments tab and "Segmentation Rules"):
+- a contact that meets a dynamic segment's criteria is a member (``manual`` false);
+- a manual addition stays whatever the criteria say; it carries ``qualifies``
+  so the client shows the checkmark or the warning ("no longer qualifies");
+- a non-manual member that stops qualifying leaves;
+- static segments have manual members only, and they always "qualify".
+
+Two paths keep this true: ``evaluate_contact`` after each event about one
+contact (one SQL query tests every dynamic segment), and ``refresh_segment``,
+set-based over the whole projection (daily timer, criteria edits, rebuilds).
+Every change writes a ``segment_membership_changed`` event into the outbox in
+the same transaction; the full refresh does so in SQL, so a refresh that moves
+100,000 contacts does not loop in Python.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from crm_shared.reliability import add_event
+from segments.models import ContactProjection, Segment, SegmentMember
+from segments.query import compile_criteria
+
+M = SegmentMember.__table__
+P = ContactProjection.__table__
+SOURCE = "segments"
+EVENT = "segment_membership_changed"
+JOINED, LEFT, QUALIFIES, NO_LONGER = "joined", "left", "qualifies", "no_longer_qualifies"
+
+
+@dataclass
+class Change:
+    segment_id: str
+    segment_name: str
+    contact_id: str
+    change: str
+    manual: bool = False
+    actor_id: str | None = None
+
+    def publish(self, session: Session) -> None:
+        add_event(session, SOURCE, EVENT, {
+            "segment_id": self.segment_id, "segment_name": self.segment_name, "contact_id": self.contact_id,
+            "change": self.change, "manual": self.manual, "actor_id": self.actor_id})
+
+
+def dynamic_segments(session: Session) -> list[Segment]:
+    return list(session.scalars(sa.select(Segment).where(Segment.kind == "dynamic").order_by(Segment.created_at)))
+
+
+def qualification(session: Session, segments: list[Segment], contact_id: str,
+                  now: datetime | None = None) -> dict[str, bool]:
+    """Whether one contact meets each segment's criteria (static segments: always true)."""
+    result = {s.id: True for s in segments if s.kind == "static"}
+    dynamic = [s for s in segments if s.kind == "dynamic" and s.criteria]
+    if not dynamic:
+        return result
+    columns = [compile_criteria(s.criteria, now).label(f"s{i}") for i, s in enumerate(dynamic)]
+    row = session.execute(sa.select(*columns).where(P.c.contact_id == contact_id)).first()
+    for i, segment in enumerate(dynamic):
+        result[segment.id] = bool(row[i]) if row is not None else False
+    return result
+
+
+def evaluate_contact(session: Session, contact_id: str, now: datetime | None = None) -> list[Change]:
+    """Bring one contact's memberships in line with its projected attributes; return the changes."""
+    segments = dynamic_segments(session)
+    if not segments:
+        return []
+    verdict = qualification(session, segments, contact_id, now)
+    rows = {r.segment_id: r for r in session.execute(
+        sa.select(M).where(M.c.contact_id == contact_id).with_for_update())}
+    changes: list[Change] = []
+    stamp = datetime.now(UTC)
+    for segment in segments:
+        qualifies, row = verdict[segment.id], rows.get(segment.id)
+        if qualifies and row is None:
+            inserted = session.execute(insert(M).values(
+                segment_id=segment.id, contact_id=contact_id, manual=False, qualifies=True,
+                added_at=stamp, updated_at=stamp).on_conflict_do_nothing().returning(M.c.contact_id)).first()
+            if inserted is not None:
+                changes.append(Change(segment.id, segment.name, contact_id, JOINED))
+        elif qualifies and not row.qualifies:
+            _set_qualifies(session, segment.id, contact_id, True, stamp)
+            changes.append(Change(segment.id, segment.name, contact_id, QUALIFIES, manual=row.manual))
+        elif not qualifies and row is not None and not row.manual:
+            session.execute(M.delete().where((M.c.segment_id == segment.id) & (M.c.contact_id == contact_id)))
+            changes.append(Change(segment.id, segment.name, contact_id, LEFT))
+        elif not qualifies and row is not None and row.qualifies:
+            _set_qualifies(session, segment.id, contact_id, False, stamp)
+            changes.append(Change(segment.id, segment.name, contact_id, NO_LONGER, manual=True))
+    for change in changes:
+        change.publish(session)
+    return changes
+
+
+def _set_qualifies(session: Session, segment_id: str, contact_id: str, value: bool, stamp: datetime) -> None:
+    session.execute(M.update().where((M.c.segment_id == segment_id) & (M.c.contact_id == contact_id))
+                    .values(qualifies=value, updated_at=stamp))
+
+
+def remove_contact(session: Session, contact_ids: Iterable[str]) -> list[Change]:
+    """A deleted contact leaves every segment, manual or not."""
+    ids = [str(i) for i in contact_ids]
+    if not ids:
+        return []
+    names = dict(session.execute(sa.select(Segment.id, Segment.name)).all())
+    gone = session.execute(M.delete().where(M.c.contact_id.in_(ids))
+                           .returning(M.c.segment_id, M.c.contact_id, M.c.manual)).all()
+    changes = [Change(r.segment_id, names.get(r.segment_id, ""), r.contact_id, LEFT, manual=r.manual) for r in gone]
+    for change in changes:
+        change.publish(session)
+    return changes
+
+
+def transfer_manual(session: Session, from_ids: Iterable[str], to_id: str) -> int:
+    """Merged duplicates: their manual additions carry over to the surviving contact."""
+    ids = [str(i) for i in from_ids if str(i) != to_id]
+    if not ids:
+        return 0
+    rows = session.execute(sa.select(M.c.segment_id, M.c.added_by, sa.func.min(M.c.added_at).label("added_at"))
+                           .where(M.c.contact_id.in_(ids), M.c.manual.is_(True))
+                           .group_by(M.c.segment_id, M.c.added_by)).all()
+    for row in rows:
+        stmt = insert(M).values(segment_id=row.segment_id, contact_id=to_id, manual=True, qualifies=True,
+                                added_by=row.added_by, added_at=row.added_at, updated_at=sa.func.now())
+        session.execute(stmt.on_conflict_do_update(index_elements=[M.c.segment_id, M.c.contact_id],
+                                                   set_={"manual": True, "updated_at": sa.func.now()}))
+    return len(rows)
+
+
+# -- set-based refresh ------------------------------------------------------
+def _compiled(expr: Any) -> tuple[str, dict[str, Any]]:
+    compiled = sa.select(P.c.contact_id).where(expr).compile(dialect=postgresql.dialect())
+    return str(compiled), dict(compiled.params)
+
+
+_EVENT_SQL = """
+  INSERT INTO outbox (event_id, source, event_type, envelope)
+  SELECT e.event_id, 'segments', 'segment_membership_changed',
+         jsonb_build_object('event_id', e.event_id, 'event_type', 'segment_membership_changed',
+                            'schema_version', 1, 'occurred_at', %(occurred_at)s, 'source', 'segments',
+                            'data', jsonb_build_object('segment_id', %(seg_id)s, 'segment_name', %(seg_name)s,
+                                                       'contact_id', e.contact_id, 'change', e.change,
+                                                       'manual', e.manual, 'actor_id', NULL))
+  FROM (SELECT gen_random_uuid()::text AS event_id, contact_id, change, manual FROM {source}) e
+  RETURNING 1
+"""
+
+
+@dataclass
+class RefreshResult:
+    segment_id: str
+    joined: int = 0
+    left: int = 0
+    requalified: int = 0
+    disqualified: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"segment_id": self.segment_id, "joined": self.joined, "left": self.left,
+                "qualifies": self.requalified, "no_longer_qualifies": self.disqualified}
+
+
+def refresh_segment(session: Session, segment: Segment, now: datetime | None = None) -> RefreshResult:
+    """Recompute a dynamic segment over the whole projection in three set-based statements."""
+    result = RefreshResult(segment.id)
+    if segment.kind != "dynamic" or not segment.criteria:
+        return result
+    select_sql, params = _compiled(compile_criteria(segment.criteria, now))
+    params.update(seg_id=segment.id, seg_name=segment.name, occurred_at=datetime.now(UTC).isoformat())
+    conn = session.connection()
+    joined = conn.exec_driver_sql(f"""
+        WITH q AS ({select_sql}),
+        cand AS (SELECT q.contact_id FROM q LEFT JOIN segment_members m
+                   ON m.segment_id = %(seg_id)s AND m.contact_id = q.contact_id
+                 WHERE m.contact_id IS NULL OR m.qualifies IS FALSE),
+        up AS (INSERT INTO segment_members (segment_id, contact_id, manual, qualifies, added_at, updated_at)
+               SELECT %(seg_id)s, contact_id, false, true, now(), now() FROM cand
+               ON CONFLICT (segment_id, contact_id) DO UPDATE SET qualifies = true, updated_at = now()
+               RETURNING contact_id, manual, CASE WHEN xmax = 0 THEN 'joined' ELSE 'qualifies' END AS change),
+        ev AS ({_EVENT_SQL.format(source="up")})
+        SELECT count(*) FILTER (WHERE change = 'joined'), count(*) FILTER (WHERE change = 'qualifies') FROM up
+    """, params).one()
+    result.joined, result.requalified = joined[0], joined[1]
+    not_qualifying = f"NOT EXISTS (SELECT 1 FROM ({select_sql}) q WHERE q.contact_id = m.contact_id)"
+    result.left = conn.exec_driver_sql(f"""
+        WITH gone AS (DELETE FROM segment_members m
+                      WHERE m.segment_id = %(seg_id)s AND m.manual IS FALSE AND {not_qualifying}
+                      RETURNING m.contact_id, m.manual, 'left' AS change),
+        ev AS ({_EVENT_SQL.format(source="gone")})
+        SELECT count(*) FROM gone
+    """, params).scalar_one()
+    result.disqualified = conn.exec_driver_sql(f"""
+        WITH flip AS (UPDATE segment_members m SET qualifies = false, updated_at = now()
+                      WHERE m.segment_id = %(seg_id)s AND m.manual IS TRUE AND m.qualifies IS TRUE
+                        AND {not_qualifying}
+                      RETURNING m.contact_id, m.manual, 'no_longer_qualifies' AS change),
+        ev AS ({_EVENT_SQL.format(source="flip")})
+        SELECT count(*) FROM flip
+    """, params).scalar_one()
+    session.execute(sa.update(Segment).where(Segment.id == segment.id).values(refreshed_at=sa.func.now()))
+    return result
+
+
+def preview(session: Session, criteria: dict[str, Any], sample_size: int = 10,
+            now: datetime | None = None) -> dict[str, Any]:
+    """Count and a sample (highest scores first) of the contacts meeting ``criteria``."""
+    expr = compile_criteria(criteria, now)
+    count = session.execute(sa.select(sa.func.count()).select_from(P).where(expr)).scalar_one()
+    sample = session.execute(
+        sa.select(*SAMPLE_COLUMNS).where(expr)
+        .order_by(P.c.score.desc().nulls_last(), P.c.contact_id).limit(sample_size)).mappings().all()
+    return {"count": count, "sample": [contact_summary(r) for r in sample]}
+
+
+SAMPLE_COLUMNS = (P.c.contact_id, P.c.name, P.c.email, P.c.company, P.c.position, P.c.stage, P.c.score,
+                  P.c.engagement_level, P.c.company_size, P.c.owner_id)
+
+
+def contact_summary(row: Any) -> dict[str, Any]:
+    size = row["company_size"]
+    return {"id": row["contact_id"], "name": row["name"], "email": row["email"], "company": row["company"],
+            "position": row["position"], "stage": row["stage"], "score": row["score"],
+            "engagement_level": row["engagement_level"],
+            "company_size": int(size) if size is not None and float(size).is_integer() else
+            (float(size) if size is not None else None),
+            "owner_id": row["owner_id"]}
