@@ -1,0 +1,391 @@
+"""The import job as a checkpointed state machine, run one short step at a time by Celery workers.
+
+``advance`` takes the job row with ``FOR UPDATE SKIP LOCKED``, does one chunk
+of the current phase, writes the chunk's results and the new cursor in the
+same transaction, and commits. A worker killed at any point leaves either
+the old cursor (the chunk runs again; every write is keyed by row) or the new
+one; contacts.import_batch is idempotent on (import_id, row), so a commit
+chunk repeated after a crash stores nothing twice (RELIABILITY I3, I6).
+
+Phases: split -> validate -> match -> review (waits for the user)
+-> commit -> finalize -> completed.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from crm_shared.reliability import add_event
+from imports import matching, reader, validation
+from imports.models import Import, ImportFile, ImportRow
+
+log = logging.getLogger(__name__)
+
+VALIDATE_CHUNK = int(os.environ.get("CRM_IMPORT_VALIDATE_CHUNK", "5000"))
+MATCH_CHUNK = int(os.environ.get("CRM_IMPORT_MATCH_CHUNK", "2000"))
+COMMIT_CHUNK = int(os.environ.get("CRM_IMPORT_COMMIT_CHUNK", "1000"))
+ACTIVE_PHASES = ("split", "validate", "match", "commit", "finalize")
+
+STAGES = {
+    "uploaded": (2, "File selected: {file} is ready for import"),
+    "split": (3, "Processing your import..."),
+    "validate": (3, "Processing your import..."),
+    "match": (3, "Scanning for duplicate contacts..."),
+    "review": (4, "Review duplicate contacts"),
+    "commit": (5, "Importing contacts..."),
+    "finalize": (5, "Importing contacts..."),
+    "completed": (5, "Import Complete!"),
+}
+
+
+class ContactsApi(Protocol):
+    """What the pipeline needs from the contacts service (docs/DEVELOPING.md contracts)."""
+
+    def match_candidates(self, keys: dict[str, list[str]]) -> list[dict[str, Any]]: ...
+
+    def import_batch(self, import_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]: ...
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def set_phase(job: Import, phase: str, status: str | None = None) -> None:
+    job.phase = phase
+    job.cursor = 0
+    if status:
+        job.status = status
+    step, stage = STAGES.get(phase, (job.step, job.stage))
+    job.step, job.stage = step, stage.format(file=job.file_name)
+
+
+def _progress(job: Import, phase: str, done: int) -> int:
+    """True percentage of the rows handled: processing spans split+validate+match, commit its own bar."""
+    total = max(job.total_rows, 1)
+    if phase == "split":
+        return 0
+    if phase == "validate":
+        return min(99, round(5 + 45 * done / total))
+    if phase == "match":
+        return min(99, round(50 + 50 * done / total))
+    if phase == "commit":
+        return min(99, round(100 * done / total))
+    return 100
+
+
+def _crash_point(name: str) -> None:
+    """Test hook (RELIABILITY chaos tests): pause at a named point so a test can SIGKILL us there.
+
+    CRM_IMPORT_PAUSE_AT names the point, CRM_IMPORT_PAUSE_FILE is created when
+    reached (once: an existing file disables the pause on the restarted worker).
+    """
+    if os.environ.get("CRM_IMPORT_PAUSE_AT") != name:
+        return
+    marker = Path(os.environ.get("CRM_IMPORT_PAUSE_FILE", "/tmp/crm-import-pause"))
+    if marker.exists():
+        return
+    marker.write_text(str(os.getpid()))
+    if os.environ.get("CRM_IMPORT_PAUSE_KILL") == "1":
+        os.kill(os.getpid(), signal.SIGKILL)
+    time.sleep(float(os.environ.get("CRM_IMPORT_PAUSE_SECONDS", "60")))
+
+
+def advance(session: Session, import_id: str, token: str | None, contacts: ContactsApi) -> str:
+    """Run one step of the job; "continue" when more steps follow, else "idle"/"busy"/"stale"."""
+    job = session.execute(sa.select(Import).where(Import.id == import_id)
+                          .with_for_update(skip_locked=True)).scalar_one_or_none()
+    if job is None:
+        session.rollback()
+        exists = session.execute(sa.select(Import.id).where(Import.id == import_id)).first()
+        return "busy" if exists else "gone"
+    if token is not None and job.run_token != token:
+        session.rollback()
+        return "stale"
+    if job.phase not in ACTIVE_PHASES:
+        session.rollback()
+        return "idle"
+    started = time.monotonic()
+    phase = job.phase
+    if phase == "split":
+        _split(session, job)
+    elif phase == "validate":
+        _validate_chunk(session, job)
+    elif phase == "match":
+        _match_chunk(session, job, contacts)
+    elif phase == "commit":
+        _commit_chunk(session, job, contacts)
+    elif phase == "finalize":
+        _finalize(session, job)
+    timings = dict(job.stage_seconds or {})
+    timings[phase] = round(timings.get(phase, 0) + time.monotonic() - started, 3)
+    job.stage_seconds = timings
+    job.updated_at = now()
+    session.commit()
+    _crash_point(f"after_{phase}_commit")
+    return "continue" if job.phase in ACTIVE_PHASES else "idle"
+
+
+# -- phases -----------------------------------------------------------------
+def _split(session: Session, job: Import) -> None:
+    """Parse the stored file once and keep every data row (idempotent: keyed by row number)."""
+    data = session.execute(sa.select(ImportFile.data).where(ImportFile.import_id == job.id)).scalar_one()
+    parsed = reader.parse(bytes(data))
+    session.execute(sa.delete(ImportRow).where(ImportRow.import_id == job.id))
+    batch: list[dict[str, Any]] = []
+    for row in parsed.rows:
+        batch.append({"import_id": job.id, "row": row.row, "line": row.line, "raw": row.cells})
+        if len(batch) >= 5000:
+            session.execute(insert(ImportRow), batch)
+            batch = []
+    if batch:
+        session.execute(insert(ImportRow), batch)
+    job.total_rows = len(parsed.rows)
+    set_phase(job, "validate", "processing")
+    job.progress = _progress(job, "validate", 0)
+
+
+def _validate_chunk(session: Session, job: Import) -> None:
+    rows = session.execute(sa.select(ImportRow.row, ImportRow.raw).where(
+        ImportRow.import_id == job.id, ImportRow.row > job.cursor).order_by(ImportRow.row)
+        .limit(VALIDATE_CHUNK)).all()
+    updates = []
+    for number, cells in rows:
+        result = validation.validate_row(job.headers, cells, job.mapping)
+        update: dict[str, Any] = {"b_row": number, "valid": result.valid, "errors": result.errors or None,
+                                  "fields": result.fields or None, "email_key": None, "phone_key": None,
+                                  "name_key": None, "company_key": None, "fuzzy_key": None}
+        if result.valid:
+            record = matching.record_from(str(number), result.fields)
+            update.update(email_key=record.email or None, phone_key=record.phone or None,
+                          name_key=record.name[:200] or None, company_key=record.company[:200] or None,
+                          fuzzy_key=record.fuzzy_key or None)
+        updates.append(update)
+    if updates:
+        table = ImportRow.__table__
+        stmt = table.update().where(table.c.import_id == job.id, table.c.row == sa.bindparam("b_row")).values(
+            valid=sa.bindparam("valid"), errors=sa.bindparam("errors"), fields=sa.bindparam("fields"),
+            email_key=sa.bindparam("email_key"), phone_key=sa.bindparam("phone_key"),
+            name_key=sa.bindparam("name_key"), company_key=sa.bindparam("company_key"),
+            fuzzy_key=sa.bindparam("fuzzy_key"), match_type=None, confidence=None, existing=None,
+            existing_contact_id=None, duplicate_of_row=None, decision=None, outcome=None)
+        session.connection().execute(stmt, updates)
+        job.cursor = rows[-1][0]
+    if len(rows) < VALIDATE_CHUNK or job.cursor >= job.total_rows:
+        set_phase(job, "match")
+        job.progress = _progress(job, "match", 0)
+    else:
+        job.progress = _progress(job, "validate", job.cursor)
+
+
+def _contact_view(contact: dict[str, Any]) -> dict[str, Any]:
+    keep = ("id", "first_name", "last_name", "email", "emails", "phone", "phones", "company", "position",
+            "address", "tags", "owner_id", "stage", "type", "department", "industry", "updated_at")
+    return {k: contact.get(k) for k in keep if k in contact}
+
+
+def _match_chunk(session: Session, job: Import, contacts: ContactsApi) -> None:
+    """Match a chunk of valid rows against existing contacts (one blocking RPC) and earlier rows."""
+    rules = matching.rules_with_defaults(job.rules)
+    rows = session.execute(sa.select(ImportRow.row, ImportRow.fields).where(
+        ImportRow.import_id == job.id, ImportRow.row > job.cursor, ImportRow.valid.is_(True))
+        .order_by(ImportRow.row).limit(MATCH_CHUNK)).all()
+    if rows:
+        records = [matching.record_from(str(n), fields) for n, fields in rows]
+        keys: dict[str, set[str]] = {"emails": set(), "phones": set(), "name_keys": set(), "company_keys": set()}
+        for record in records:
+            for kind, values in matching.blocking_keys(record).items():
+                if kind in keys:
+                    keys[kind].update(values)
+        existing_index = matching.BlockIndex()
+        for contact in contacts.match_candidates({k: sorted(v) for k, v in keys.items()}) or []:
+            existing_index.add(matching.record_from(f"c:{contact['id']}", _contact_view(contact)))
+        file_index = _earlier_rows_index(session, job, records, rows[-1][0])
+        updates = []
+        for record in records:
+            number = int(record.ref)
+            found = matching.best_match(record, existing_index.candidates(record), rules)
+            earlier = [c for c in file_index.candidates(record) if int(c.ref) < number]
+            in_file = matching.best_match(record, earlier, rules)
+            update = {"b_row": number, "match_type": None, "confidence": None, "existing_contact_id": None,
+                      "existing": None, "duplicate_of_row": None}
+            if found and (in_file is None or found[2] >= in_file[2]):
+                update.update(match_type=found[1], confidence=found[2], existing_contact_id=found[0].ref[2:],
+                              existing=found[0].data)
+            elif in_file:
+                update.update(match_type=in_file[1], confidence=in_file[2], duplicate_of_row=int(in_file[0].ref),
+                              existing=dict(in_file[0].data, row=int(in_file[0].ref)))
+            updates.append(update)
+        table = ImportRow.__table__
+        stmt = table.update().where(table.c.import_id == job.id, table.c.row == sa.bindparam("b_row")).values(
+            match_type=sa.bindparam("match_type"), confidence=sa.bindparam("confidence"),
+            existing_contact_id=sa.bindparam("existing_contact_id"), existing=sa.bindparam("existing"),
+            duplicate_of_row=sa.bindparam("duplicate_of_row"), decision=None)
+        session.connection().execute(stmt, updates)
+        job.cursor = rows[-1][0]
+    if len(rows) < MATCH_CHUNK:
+        set_phase(job, "review", "review")
+        job.progress = 100
+        job.last_activity_at = now()
+        counts = duplicate_counts(session, job.id)
+        job.message = (f"{sum(counts.values())} possible duplicates found" if counts
+                       else "No duplicates found; ready to import")
+        add_event(session, "imports", "import_progress", {"import_id": job.id, "status": job.status,
+                                                          "step": job.step, "progress": job.progress})
+    else:
+        job.progress = _progress(job, "match", job.cursor)
+
+
+def _earlier_rows_index(session: Session, job: Import, records: list[matching.MatchRecord],
+                        upto: int) -> matching.BlockIndex:
+    """Rows of the same file sharing a blocking key with the chunk (SQL blocking on indexed keys)."""
+    c = ImportRow
+    conditions = []
+    for column, values in ((c.email_key, {r.email for r in records if r.email}),
+                           (c.phone_key, {r.phone for r in records if r.phone}),
+                           (c.name_key, {r.name for r in records if r.name}),
+                           (c.company_key, {r.company for r in records if r.company}),
+                           (c.fuzzy_key, {r.fuzzy_key for r in records if r.fuzzy_key})):
+        if values:
+            conditions.append(column.in_(sorted(values)))
+    index = matching.BlockIndex()
+    if not conditions:
+        return index
+    found = session.execute(sa.select(c.row, c.fields).where(
+        c.import_id == job.id, c.valid.is_(True), c.row < upto, sa.or_(*conditions))).all()
+    for number, fields in found:
+        index.add(matching.record_from(str(number), fields))
+    for record in records:
+        index.add(record)
+    return index
+
+
+def duplicate_counts(session: Session, import_id: str) -> dict[str, int]:
+    rows = session.execute(sa.select(ImportRow.match_type, sa.func.count()).where(
+        ImportRow.import_id == import_id, ImportRow.match_type.is_not(None)).group_by(ImportRow.match_type)).all()
+    return {kind: count for kind, count in rows}
+
+
+def _commit_chunk(session: Session, job: Import, contacts: ContactsApi) -> None:
+    """Send the next batch of rows to contacts.import_batch and record what happened to each."""
+    rows = session.execute(sa.select(ImportRow).where(
+        ImportRow.import_id == job.id, ImportRow.row > job.cursor).order_by(ImportRow.row)
+        .limit(COMMIT_CHUNK)).scalars().all()
+    if not rows:
+        set_phase(job, "finalize")
+        return
+    batch: list[dict[str, Any]] = []
+    in_batch: set[int] = set()
+    handled: list[ImportRow] = []
+    targets = _target_contacts(session, job.id, [r.duplicate_of_row for r in rows if r.duplicate_of_row])
+    for row in rows:
+        if row.duplicate_of_row and row.duplicate_of_row in in_batch and row.decision == "merge":
+            break                                     # its target is created in this batch: next chunk
+        handled.append(row)
+        if not row.valid:
+            row.outcome = "failed"
+            continue
+        if row.match_type and row.decision != "merge":
+            row.outcome = "skipped"
+            continue
+        action, target = "create", None
+        if row.match_type and row.existing_contact_id:
+            action, target = "merge", row.existing_contact_id
+        elif row.match_type and row.duplicate_of_row:
+            target = targets.get(row.duplicate_of_row)
+            action = "merge" if target else "create"
+        item: dict[str, Any] = {"row": row.row, "action": action, "contact_id": target, "fields": row.fields}
+        if job.user_role == "sales":
+            item["owner_id"] = job.user_id
+        batch.append(item)
+        in_batch.add(row.row)
+    if batch:
+        results = {int(r["row"]): r for r in contacts.import_batch(job.id, batch) or []}
+        _crash_point("after_import_batch")
+        by_number = {r.row: r for r in handled}
+        for item in batch:
+            row = by_number[item["row"]]
+            result = results.get(item["row"])
+            if result is None:
+                row.outcome, row.error = "failed", "the contacts service did not report this row"
+                continue
+            outcome = result.get("outcome")
+            row.outcome = outcome if outcome in ("created", "merged", "failed") else "failed"
+            row.contact_id = result.get("contact_id")
+            row.changes = result.get("changes") or None
+            row.conflicts = result.get("conflicts") or None
+            row.error = result.get("error")
+    job.cursor = handled[-1].row
+    job.progress = _progress(job, "commit", job.cursor)
+
+
+def _target_contacts(session: Session, import_id: str, numbers: list[int | None]) -> dict[int, str]:
+    wanted = sorted({n for n in numbers if n})
+    if not wanted:
+        return {}
+    found = session.execute(sa.select(ImportRow.row, ImportRow.contact_id).where(
+        ImportRow.import_id == import_id, ImportRow.row.in_(wanted), ImportRow.contact_id.is_not(None))).all()
+    return {n: cid for n, cid in found}
+
+
+def summarize(session: Session, import_id: str, total: int) -> dict[str, int]:
+    """Seed 001 summary; imported + merged + skipped + failed == total (RELIABILITY I2)."""
+    r = ImportRow
+    outcome = sa.case((r.valid.is_(False), "failed"), else_=sa.func.coalesce(r.outcome, "pending"))
+    counts = dict(session.execute(sa.select(outcome, sa.func.count()).where(r.import_id == import_id)
+                                  .group_by(outcome)).all())
+    duplicates = session.execute(sa.select(sa.func.count()).where(
+        r.import_id == import_id, r.match_type.is_not(None))).scalar_one()
+    return {"total": total, "imported": counts.get("created", 0), "duplicates": duplicates,
+            "merged": counts.get("merged", 0), "skipped": counts.get("skipped", 0),
+            "failed": counts.get("failed", 0)}
+
+
+def _finalize(session: Session, job: Import) -> None:
+    job.summary = summarize(session, job.id, job.total_rows)
+    set_phase(job, "completed", "completed")
+    job.progress = 100
+    job.completed_at = now()
+    job.message = (f"{job.summary['failed']} contacts couldn't be imported" if job.summary["failed"]
+                   else "All contacts were imported")
+    created = [cid for (cid,) in session.execute(sa.select(ImportRow.contact_id).where(
+        ImportRow.import_id == job.id, ImportRow.outcome == "created"))]
+    merged = [cid for (cid,) in session.execute(sa.select(ImportRow.contact_id).where(
+        ImportRow.import_id == job.id, ImportRow.outcome == "merged")) if cid]
+    add_event(session, "imports", "import_completed", {
+        "import_id": job.id, "user_id": job.user_id, "file_name": job.file_name, "summary": job.summary,
+        "created_contact_ids": [c for c in created if c], "merged_contact_ids": sorted(set(merged))})
+
+
+def new_token() -> str:
+    return str(uuid.uuid4())
+
+
+def restart(job: Import, phase: str, status: str) -> str:
+    """Begin ``phase`` with a fresh run token (older task messages for this job become no-ops)."""
+    set_phase(job, phase, status)
+    job.run_token = new_token()
+    job.updated_at = now()
+    return job.run_token
+
+
+def run_until_idle(session_factory: Callable[[], Session], import_id: str, token: str | None,
+                   contacts: ContactsApi, max_steps: int = 10_000) -> str:
+    """Drive a job in-process (unit tests, the benchmark's single-process mode)."""
+    state = "continue"
+    for _ in range(max_steps):
+        with session_factory() as session:
+            state = advance(session, import_id, token, contacts)
+        if state != "continue":
+            break
+    return state

@@ -1,0 +1,6 @@
+import pytest
+
+
+@pytest.fixture()
+def service_name() -> str:
+    return "imports"
