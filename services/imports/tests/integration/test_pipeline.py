@@ -59,9 +59,9 @@ def test_full_run_with_every_match_type_and_decisions(db_session, contacts):
         f"Elisabet Stone,liz{u}@new.com,,Acme Inc,",               # 5 fuzzy
         f"New Person,new{u}@new.com,,Initech,",                    # 6 create
         f"New Person,new{u}@new.com,,Initech,",                    # 7 in-file exact duplicate of row 6
-        f"Bad Email,not-an-email,,,",                              # 8 invalid
+        "Bad Email,not-an-email,,,",                              # 8 invalid
         ",,,,",                                                    # blank line: not a row
-        f"Xy,,555-ABC-1234,,",                                     # 9 invalid (2 fields)
+        "Xy,,555-ABC-1234,,",                                     # 9 invalid (2 fields)
     ])
     import_id = upload(db_session, text)
     assert run(db_session, import_id, contacts) == "idle"
