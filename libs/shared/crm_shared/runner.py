@@ -6,6 +6,8 @@ unfinished is acked (RELIABILITY M8).
 """
 import eventlet
 
+import crm_shared  # noqa: F401  (quiets eventlet's deprecation notice before eventlet loads)
+
 eventlet.monkey_patch()  # noqa: E402
 
 import importlib  # noqa: E402
