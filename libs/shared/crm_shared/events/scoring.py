@@ -39,9 +39,18 @@ class HotLeadDetected(Payload):
     signals = List(Raw(), load_default=list)
 
 
+class ModelChanged(Payload):
+    """An admin saved a new scoring model version; everyone is rescored with it."""
+
+    version = Int(required=True)
+    active_model = Str(required=True)
+    actor_id = Str(allow_none=True)
+
+
 SCHEMAS = {
     "score_changed": ScoreChanged,
     "engagement_recorded": EngagementRecorded,
     "rule_action_requested": RuleActionRequested,
     "hot_lead_detected": HotLeadDetected,
+    "model_changed": ModelChanged,
 }

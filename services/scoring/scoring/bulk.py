@@ -1,0 +1,164 @@
+"""Rescoring everyone (every 4 h per seed 000, and after a model change).
+
+The events are aggregated in SQL (one pass, grouped per contact), the scoring
+itself is the same ``engine.score_contact`` the one-contact path uses, and
+only changed scores are written back, through a temporary table, so a run
+over a million contacts is a few set-based statements plus one Python loop.
+"""
+from __future__ import annotations
+
+import io
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from scoring import engine
+from scoring.operations import current_model, utcnow
+
+BATCH = 5000
+
+AGGREGATE_SQL = """
+WITH win AS (
+    SELECT contact_id, type, count(*) AS n, max(occurred_at) AS last_at
+    FROM engagement_events WHERE occurred_at >= :since AND occurred_at <= :now
+    GROUP BY contact_id, type
+), winagg AS (
+    SELECT contact_id, jsonb_object_agg(type, jsonb_build_array(n, last_at)) AS counts
+    FROM win GROUP BY contact_id
+), visits AS (
+    SELECT contact_id, bool_or(occurred_at - prev <= make_interval(days => :visit_days)) AS multi
+    FROM (SELECT contact_id, occurred_at,
+                 lag(occurred_at, :lag) OVER (PARTITION BY contact_id ORDER BY occurred_at) AS prev
+          FROM engagement_events
+          WHERE type = ANY(:visit_types) AND occurred_at >= :since AND occurred_at <= :now) v
+    GROUP BY contact_id
+), spike AS (
+    SELECT contact_id, count(*) AS n FROM engagement_events
+    WHERE occurred_at > :spike_since AND occurred_at <= :now GROUP BY contact_id
+), active AS (
+    SELECT contact_id, max(occurred_at) AS last_active FROM engagement_events
+    WHERE type = ANY(:active_types) AND occurred_at <= :now GROUP BY contact_id
+)
+SELECT p.contact_id, p.created_at, p.stage, {fields} AS attrs,
+       w.counts, coalesce(v.multi, false) AS multi, coalesce(sp.n, 0) AS spike_n, a.last_active,
+       s.score AS old_score, s.fit AS old_fit, s.engagement AS old_engagement, s.model_version AS old_version
+FROM contact_profiles p
+LEFT JOIN winagg w ON w.contact_id = p.contact_id
+LEFT JOIN visits v ON v.contact_id = p.contact_id
+LEFT JOIN spike sp ON sp.contact_id = p.contact_id
+LEFT JOIN active a ON a.contact_id = p.contact_id
+LEFT JOIN scores s ON s.contact_id = p.contact_id
+"""
+
+
+def _fields_sql() -> str:
+    pairs = ", ".join(f"'{f}', p.attrs->'{f}'" for f in engine.PROFILE_FIELDS if f not in ("stage", "created_at"))
+    return f"jsonb_build_object({pairs})"
+
+
+def _aggregates(row: Any) -> engine.Aggregates:
+    agg = engine.Aggregates(multiple_visits=bool(row.multi), events_in_spike_window=int(row.spike_n),
+                            last_active_at=row.last_active)
+    for event_type, (n, last) in (row.counts or {}).items():
+        agg.counts[event_type] = int(n)
+        agg.last_at[event_type] = datetime.fromisoformat(last)
+    return agg
+
+
+def rescore_all(db: Session, reason: str, now: datetime | None = None,
+                on_changed: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, Any]:
+    """Rescore every projected contact; returns counts and timings. ``on_changed`` sees each changed batch."""
+    started = time.monotonic()
+    now = now or utcnow()
+    version, model = current_model(db)
+    visits = model["derived"]["multiple_visits_week"]
+    params = {
+        "since": engine.window_start(model, now), "now": now, "visit_days": visits["window_days"],
+        "lag": visits["min_visits"] - 1, "visit_types": visits["visit_types"],
+        "spike_since": now - timedelta(hours=model["derived"]["activity_spike"]["window_hours"]),
+        "active_types": model["active_interest_types"],
+    }
+    tables = (json.dumps(model["roles"], sort_keys=True), json.dumps(model["industries"], sort_keys=True))
+    conn = db.connection()
+    conn.execute(sa.text("CREATE TEMP TABLE IF NOT EXISTS rescore_changes (contact_id varchar(64) PRIMARY KEY, "
+                         "score int, fit int, engagement int, engagement_level float, previous int) "
+                         "ON COMMIT DROP"))
+    conn.execute(sa.text("TRUNCATE rescore_changes"))
+    seen = changed = version_only = 0
+    pending: list[dict[str, Any]] = []
+    compute_s = 0.0
+    result = conn.execution_options(stream_results=True, max_row_buffer=BATCH).execute(
+        sa.text(AGGREGATE_SQL.format(fields=_fields_sql())), params)
+    query_s = time.monotonic() - started
+    for rows in result.partitions(BATCH):
+        t0 = time.monotonic()
+        for row in rows:
+            seen += 1
+            attrs = dict(row.attrs or {})
+            attrs["created_at"] = row.created_at
+            scored = engine.score_contact(attrs, _aggregates(row), model, now, tables)
+            old = (row.old_score, row.old_fit, row.old_engagement)
+            if old != (scored["score"], scored["fit"], scored["engagement"]):
+                pending.append({"contact_id": row.contact_id, "score": scored["score"], "fit": scored["fit"],
+                                "engagement": scored["engagement"], "engagement_level": scored["engagement_level"],
+                                "previous": row.old_score})
+            elif row.old_version != version:
+                version_only += 1
+        compute_s += time.monotonic() - t0
+        if len(pending) >= BATCH:
+            changed += _flush(db, pending, on_changed)
+            pending = []
+    if pending:
+        changed += _flush(db, pending, on_changed)
+    write_started = time.monotonic()
+    _apply(db, version, reason, now)
+    return {"contacts": seen, "changed": changed, "model_version": version,
+            "seconds": round(time.monotonic() - started, 2), "query_seconds": round(query_s, 2),
+            "compute_seconds": round(compute_s, 2), "write_seconds": round(time.monotonic() - write_started, 2)}
+
+
+def _flush(db: Session, rows: list[dict[str, Any]], on_changed: Callable | None) -> int:
+    buf = io.StringIO()
+    for r in rows:
+        previous = "\\N" if r["previous"] is None else str(r["previous"])
+        buf.write(f"{r['contact_id']}\t{r['score']}\t{r['fit']}\t{r['engagement']}\t{r['engagement_level']}"
+                  f"\t{previous}\n")
+    buf.seek(0)
+    raw = db.connection().connection.driver_connection
+    with raw.cursor() as cur:
+        cur.copy_expert("COPY rescore_changes (contact_id, score, fit, engagement, engagement_level, previous) "
+                        "FROM STDIN", buf)
+    if on_changed is not None:
+        on_changed(rows)
+    return len(rows)
+
+
+def _apply(db: Session, version: int, reason: str, now: datetime) -> None:
+    """Scores, history and one ``score_changed`` outbox row per changed contact, all set-based."""
+    conn = db.connection()
+    params = {"version": version, "now": now, "reason": reason[:200]}
+    conn.execute(sa.text(
+        "INSERT INTO scores (contact_id, score, fit, engagement, engagement_level, model_version, computed_at) "
+        "SELECT contact_id, score, fit, engagement, engagement_level, :version, :now FROM rescore_changes "
+        "ON CONFLICT (contact_id) DO UPDATE SET score = excluded.score, fit = excluded.fit, "
+        "engagement = excluded.engagement, engagement_level = excluded.engagement_level, "
+        "model_version = excluded.model_version, computed_at = excluded.computed_at"), params)
+    conn.execute(sa.text("UPDATE scores SET model_version = :version WHERE model_version <> :version"), params)
+    conn.execute(sa.text(
+        "INSERT INTO score_history (contact_id, score, previous_score, fit, engagement, reason, model_version, at) "
+        "SELECT contact_id, score, previous, fit, engagement, :reason, :version, :now FROM rescore_changes"), params)
+    conn.execute(sa.text(
+        "INSERT INTO outbox (event_id, source, event_type, envelope) "
+        "SELECT e.event_id, 'scoring', 'score_changed', jsonb_build_object("
+        "'event_id', e.event_id, 'event_type', 'score_changed', 'schema_version', 1, "
+        "'occurred_at', to_char(:now AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
+        "'source', 'scoring', 'data', jsonb_build_object('contact_id', c.contact_id, 'score', c.score, "
+        "'previous_score', c.previous, 'fit', c.fit, 'engagement', c.engagement, "
+        "'engagement_level', c.engagement_level, 'reason', :reason)) "
+        "FROM rescore_changes c CROSS JOIN LATERAL (SELECT gen_random_uuid()::text AS event_id) e"), params)
+

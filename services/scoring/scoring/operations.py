@@ -1,0 +1,328 @@
+"""Scoring operations over the service's own database: projection, events, model versions, scores.
+
+Entrypoints call these; every function takes the session (and a ``publish``
+callback that writes outbox rows in the same transaction) and leaves the
+commit to the caller.
+"""
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from crm_shared.criteria import to_datetime
+from crm_shared.errors import ValidationFailed
+from scoring import engine, signals
+from scoring.model import classify_event, default_model, known_event_types, merge_change, validate_model
+from scoring.models import ContactFact, ContactProfile, EngagementEvent, ModelVersion, Score, ScoreHistory
+
+Publish = Callable[[str, dict[str, Any]], Any]
+FUTURE_TOLERANCE = timedelta(minutes=5)
+MAX_EVENT_AGE = timedelta(days=3650)
+HISTORY_LIMIT = 50
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- the model -----------------------------------------------------------------------------
+_model_cache: dict[str, Any] = {}
+
+
+def current_model(db: Session) -> tuple[int, dict[str, Any]]:
+    """The model in force (highest version); version 1 is the default, written on first use."""
+    row = db.execute(sa.select(ModelVersion.version, ModelVersion.config)
+                     .order_by(ModelVersion.version.desc()).limit(1)).first()
+    if row is None:
+        db.execute(insert(ModelVersion).values(version=1, config=default_model(), created_by=None,
+                                               note="default model (seed 000 tables, SPEC decisions)")
+                   .on_conflict_do_nothing())
+        db.flush()
+        return current_model(db)
+    cached = _model_cache.get("model")
+    if cached and cached[0] == row.version:
+        return cached
+    model = validate_model(row.config)
+    _model_cache["model"] = (row.version, model)
+    return row.version, model
+
+
+def model_view(db: Session) -> dict[str, Any]:
+    version, model = current_model(db)
+    row = db.get(ModelVersion, version)
+    return {"version": version, "updated_at": row.created_at.isoformat() if row and row.created_at else None,
+            "updated_by": row.created_by if row else None, "note": row.note if row else "",
+            "models": ["fit_engagement", "weighted"], "event_types": known_event_types(model), **model}
+
+
+def change_model(db: Session, caller_id: str, change: dict[str, Any]) -> dict[str, Any]:
+    """Save a new version of the model (the old ones stay, for audit); rescoring follows."""
+    version, model = current_model(db)
+    new = merge_change(model, change)
+    note = str(change.get("note") or "")[:300]
+    db.add(ModelVersion(version=version + 1, config=json.loads(json.dumps(new)), created_by=caller_id, note=note))
+    db.flush()
+    return model_view(db)
+
+
+def model_history(db: Session, limit: int = 50) -> list[dict[str, Any]]:
+    rows = db.execute(sa.select(ModelVersion).order_by(ModelVersion.version.desc()).limit(limit)).scalars()
+    return [{"version": r.version, "active_model": r.config.get("active_model"), "created_by": r.created_by,
+             "created_at": r.created_at.isoformat() if r.created_at else None, "note": r.note} for r in rows]
+
+
+# -- the contact projection ------------------------------------------------------------------
+def _profile_values(contact: dict[str, Any]) -> dict[str, Any]:
+    email = contact.get("email")
+    return {"email": email.strip().lower() if isinstance(email, str) and email.strip() else None,
+            "stage": contact.get("stage"), "owner_id": _str(contact.get("owner_id")),
+            "attrs": json.loads(json.dumps(contact, default=str))}
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def upsert_profile(db: Session, contact: dict[str, Any]) -> ContactProfile:
+    """Project a full contact snapshot (contact_created / contact_updated / iter_contacts)."""
+    contact_id = str(contact.get("id") or contact.get("contact_id"))
+    values = _profile_values(contact)
+    created = to_datetime(contact.get("created_at")) or utcnow()
+    stmt = insert(ContactProfile).values(contact_id=contact_id, created_at=created, updated_at=utcnow(), **values)
+    stmt = stmt.on_conflict_do_update(index_elements=[ContactProfile.contact_id],
+                                      set_={**values, "updated_at": utcnow()})
+    db.execute(stmt)
+    return db.get(ContactProfile, contact_id, populate_existing=True)
+
+
+def set_stage(db: Session, contact_id: str, stage: str, from_stage: str | None, at: datetime) -> None:
+    profile = db.get(ContactProfile, contact_id)
+    if profile is not None:
+        profile.stage = stage
+        profile.attrs = {**(profile.attrs or {}), "stage": stage}
+    db.add(ContactFact(contact_id=contact_id, kind="stage_change", data={"from": from_stage, "to": stage}, at=at))
+
+
+def record_field_change(db: Session, contact_id: str, changed: list[str], at: datetime) -> None:
+    if changed:
+        db.add(ContactFact(contact_id=contact_id, kind="field_change", data={"fields": sorted(changed)}, at=at))
+
+
+def delete_contact(db: Session, contact_id: str) -> None:
+    """A deleted contact leaves nothing behind here (events, scores, history, rule state)."""
+    from scoring.models import RuleContactState
+
+    for model in (EngagementEvent, Score, ScoreHistory, ContactFact, RuleContactState):
+        db.execute(sa.delete(model).where(model.contact_id == contact_id))
+    db.execute(sa.delete(ContactProfile).where(ContactProfile.contact_id == contact_id))
+
+
+def merge_contacts(db: Session, primary_id: str, merged_ids: list[str], contact: dict[str, Any]) -> None:
+    """The duplicates' engagement becomes the survivor's; their own rows go."""
+    others = [m for m in merged_ids if m != primary_id]
+    if others:
+        db.execute(sa.update(EngagementEvent).where(EngagementEvent.contact_id.in_(others))
+                   .values(contact_id=primary_id))
+        db.execute(sa.update(ContactFact).where(ContactFact.contact_id.in_(others)).values(contact_id=primary_id))
+        for other in others:
+            delete_contact(db, other)
+    upsert_profile(db, {**contact, "id": primary_id})
+
+
+def profile_or_none(db: Session, contact_id: str) -> ContactProfile | None:
+    return db.get(ContactProfile, str(contact_id))
+
+
+def find_by_email(db: Session, email: str) -> ContactProfile | None:
+    return db.execute(sa.select(ContactProfile).where(ContactProfile.email == email.strip().lower())
+                      .limit(1)).scalar_one_or_none()
+
+
+# -- engagement events ---------------------------------------------------------------------
+def validate_event_body(data: dict[str, Any], model: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Check an engagement event from the API; 422 names each bad field."""
+    errors: dict[str, list[str]] = {}
+    if not isinstance(data, dict):
+        raise ValidationFailed("Validation failed", {"fields": {"body": ["must be an object"]}})
+    contact_id, email = data.get("contact_id"), data.get("email")
+    if not contact_id and not email:
+        errors["contact_id"] = ["contact_id or email is required"]
+    event_type = data.get("type")
+    if not isinstance(event_type, str) or event_type not in model["engagement"]:
+        errors["type"] = [f"unknown event type {event_type!r}; one of {', '.join(known_event_types(model))}"]
+    occurred = data.get("occurred_at")
+    at = now
+    if occurred not in (None, ""):
+        at = to_datetime(occurred) if isinstance(occurred, str | datetime) else None
+        if at is None:
+            errors["occurred_at"] = ["must be an ISO 8601 date-time"]
+        elif at > now + FUTURE_TOLERANCE:
+            errors["occurred_at"] = ["must not be in the future"]
+        elif at < now - MAX_EVENT_AGE:
+            errors["occurred_at"] = ["is more than 10 years ago"]
+    properties = data.get("properties") or {}
+    if not isinstance(properties, dict):
+        errors["properties"] = ["must be an object"]
+    elif len(json.dumps(properties, default=str)) > 4000:
+        errors["properties"] = ["at most 4000 characters of JSON"]
+    if errors:
+        raise ValidationFailed("Validation failed", {"fields": errors})
+    return {"contact_id": _str(contact_id), "email": email, "type": event_type, "occurred_at": at,
+            "properties": properties}
+
+
+def add_event(db: Session, contact_id: str, event_type: str, occurred_at: datetime, properties: dict[str, Any],
+              source: str, source_ref: str | None, model: dict[str, Any]) -> EngagementEvent | None:
+    """Store one engagement event; None when ``source_ref`` was already recorded (redelivery)."""
+    event_type = classify_event(model, event_type, properties)
+    event_id = str(uuid.uuid4())
+    stmt = insert(EngagementEvent).values(
+        id=event_id, contact_id=contact_id, type=event_type, occurred_at=occurred_at,
+        properties=json.loads(json.dumps(properties, default=str)), source=source, source_ref=source_ref)
+    if source_ref:
+        stmt = stmt.on_conflict_do_nothing(index_elements=[EngagementEvent.source_ref])
+    if db.execute(stmt.returning(EngagementEvent.id)).first() is None:
+        return None
+    return db.get(EngagementEvent, event_id)
+
+
+def event_view(event: EngagementEvent) -> dict[str, Any]:
+    return {"id": event.id, "contact_id": event.contact_id, "type": event.type,
+            "occurred_at": event.occurred_at.isoformat(), "properties": event.properties, "source": event.source}
+
+
+def affects_score(model: dict[str, Any], event_type: str) -> bool:
+    """Significant events (SPEC "rescore on significant engagement"): those that can move the score."""
+    cfg = model["engagement"].get(event_type, {})
+    derived = model["derived"]
+    return bool(cfg.get("points")) or event_type in derived["multiple_visits_week"]["visit_types"] \
+        or bool(derived["activity_spike"]["points"]) or model["active_model"] == "weighted"
+
+
+def contact_events(db: Session, contact_id: str, model: dict[str, Any], now: datetime
+                   ) -> tuple[list[tuple[str, datetime]], datetime | None]:
+    """The contact's events inside the window, and the last active-interest event ever."""
+    since = engine.window_start(model, now)
+    rows = db.execute(sa.select(EngagementEvent.type, EngagementEvent.occurred_at)
+                      .where(EngagementEvent.contact_id == contact_id, EngagementEvent.occurred_at >= since)
+                      .order_by(EngagementEvent.occurred_at)).all()
+    last_active = db.execute(sa.select(sa.func.max(EngagementEvent.occurred_at)).where(
+        EngagementEvent.contact_id == contact_id,
+        EngagementEvent.type.in_(model["active_interest_types"]),
+        EngagementEvent.occurred_at <= now)).scalar()
+    return [(r.type, r.occurred_at) for r in rows], last_active
+
+
+def compute(db: Session, profile: ContactProfile, model: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Score, aggregates and events of one contact as of ``now``."""
+    events, last_active = contact_events(db, profile.contact_id, model, now)
+    agg = engine.aggregate_events(events, model, now)
+    if last_active is not None:
+        agg.last_active_at = last_active
+    attrs = {**(profile.attrs or {}), "created_at": profile.created_at}
+    result = engine.score_contact(attrs, agg, model, now)
+    return {"result": result, "agg": agg, "events": events}
+
+
+def rescore(db: Session, publish: Publish, profile: ContactProfile, reason: str,
+            now: datetime | None = None) -> dict[str, Any]:
+    """Score one contact; when the number changed, keep history and publish ``score_changed``.
+
+    Returns ``{"result", "agg", "events", "changed", "previous"}``.
+    """
+    now = now or utcnow()
+    version, model = current_model(db)
+    computed = compute(db, profile, model, now)
+    result = computed["result"]
+    stored = db.get(Score, profile.contact_id, with_for_update=True)
+    previous = stored.score if stored else None
+    changed = stored is None or (stored.score, stored.fit, stored.engagement) != \
+        (result["score"], result["fit"], result["engagement"])
+    if stored is None:
+        stored = Score(contact_id=profile.contact_id)
+        db.add(stored)
+    stored.score, stored.fit, stored.engagement = result["score"], result["fit"], result["engagement"]
+    stored.engagement_level, stored.model_version, stored.computed_at = result["engagement_level"], version, now
+    if changed:
+        record_change(db, publish, profile.contact_id, result, previous, reason, version, now, model)
+    computed.update(changed=changed, previous=previous)
+    return computed
+
+
+def record_change(db: Session, publish: Publish, contact_id: str, result: dict[str, Any], previous: int | None,
+                  reason: str, version: int, now: datetime, model: dict[str, Any]) -> None:
+    db.add(ScoreHistory(contact_id=contact_id, score=result["score"], previous_score=previous, fit=result["fit"],
+                        engagement=result["engagement"], reason=reason[:200], model_version=version, at=now))
+    publish("score_changed", {"contact_id": contact_id, "score": result["score"], "previous_score": previous,
+                              "fit": result["fit"], "engagement": result["engagement"],
+                              "engagement_level": float(result["engagement_level"]), "reason": reason[:200]})
+
+
+def history(db: Session, contact_id: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
+    rows = db.execute(sa.select(ScoreHistory).where(ScoreHistory.contact_id == contact_id)
+                      .order_by(ScoreHistory.at.desc(), ScoreHistory.id.desc()).limit(limit)).scalars()
+    return [{"score": r.score, "previous_score": r.previous_score, "fit": r.fit, "engagement": r.engagement,
+             "reason": r.reason, "model_version": r.model_version, "at": r.at.isoformat()} for r in rows]
+
+
+def score_view(db: Session, publish: Publish, profile: ContactProfile, now: datetime | None = None
+               ) -> dict[str, Any]:
+    """``GET /contacts/{id}/score``: the score as of now (rescored if events aged out), explained."""
+    now = now or utcnow()
+    _, model = current_model(db)
+    computed = rescore(db, publish, profile, "events aged out of the window", now)
+    result, agg = computed["result"], computed["agg"]
+    found = signals.buying_signals(computed["events"], agg, model, result["engagement_level"], now)
+    alert = signals.hot_lead_alert(result, profile.stage, found, computed["events"], agg.last_active_at, model, now)
+    stored = db.get(Score, profile.contact_id)
+    return {"contact_id": profile.contact_id, "score": result["score"], "fit": result["fit"],
+            "engagement": result["engagement"], "engagement_level": result["engagement_level"],
+            "model": result["model"], "model_version": stored.model_version if stored else None,
+            "computed_at": now.isoformat(), "breakdown": result["breakdown"], "signals": found,
+            "last_activity_at": agg.last_active_at.isoformat() if agg.last_active_at else None,
+            "hot_lead": alert is not None, "history": history(db, profile.contact_id)}
+
+
+def hot_lead_view(db: Session, publish: Publish, profile: ContactProfile, now: datetime | None = None
+                  ) -> dict[str, Any] | None:
+    now = now or utcnow()
+    _, model = current_model(db)
+    computed = rescore(db, publish, profile, "events aged out of the window", now)
+    result, agg = computed["result"], computed["agg"]
+    found = signals.buying_signals(computed["events"], agg, model, result["engagement_level"], now)
+    return signals.hot_lead_alert(result, profile.stage, found, computed["events"], agg.last_active_at, model, now)
+
+
+def contact_events_page(db: Session, contact_id: str, page: int, per_page: int) -> dict[str, Any]:
+    base = sa.select(EngagementEvent).where(EngagementEvent.contact_id == contact_id)
+    total = db.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one()
+    rows = db.execute(base.order_by(EngagementEvent.occurred_at.desc())
+                      .offset((page - 1) * per_page).limit(per_page)).scalars()
+    return {"items": [event_view(r) for r in rows], "total": total, "page": page, "per_page": per_page}
+
+
+def rule_record(db: Session, profile: ContactProfile, model: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """A flat record for rule criteria: the contact snapshot, its score and its engagement facts."""
+    stored = db.get(Score, profile.contact_id)
+    last = dict(db.execute(sa.select(EngagementEvent.type, sa.func.max(EngagementEvent.occurred_at))
+                           .where(EngagementEvent.contact_id == profile.contact_id,
+                                  EngagementEvent.occurred_at <= now)
+                           .group_by(EngagementEvent.type)).all())
+    active = [at for t, at in last.items() if t in model["active_interest_types"]]
+    events = {t: at.isoformat() for t, at in last.items()}
+    if active:
+        events["last_activity"] = max(active).isoformat()
+    record = {**(profile.attrs or {}), "stage": profile.stage, "owner_id": profile.owner_id, "events": events,
+              "demo_requested": "demo_requested" in last,
+              "last_email_opened_at": events.get("email_opened")}
+    if stored is not None:
+        record.update(score=stored.score, fit=stored.fit, engagement=stored.engagement,
+                      engagement_level=stored.engagement_level)
+    return record
