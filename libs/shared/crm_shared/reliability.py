@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -75,6 +76,17 @@ idempotency_keys = sa.Table(
 
 MAX_HANDLER_ATTEMPTS = 5
 MAX_UNROUTABLE_ATTEMPTS = 5
+
+
+def crash_point(name: str) -> None:
+    """Die here, as SIGKILL would, when ``CRM_CRASH_POINT`` names this point (fault tests only).
+
+    Deterministic crash points let the chaos suite prove that a process killed
+    between two steps (e.g. after commit, before publish) loses nothing.
+    """
+    if os.environ.get("CRM_CRASH_POINT") == name:
+        log.error("crash point reached", extra={"crash_point": name})
+        os._exit(137)
 
 
 def utcnow() -> datetime:
@@ -238,6 +250,7 @@ class EventOutbox(DependencyProvider):
     def worker_teardown(self, worker_ctx) -> None:
         if worker_ctx in self.dirty:
             self.dirty.discard(worker_ctx)
+            crash_point("after_commit_before_publish")
             self.flush()
 
 

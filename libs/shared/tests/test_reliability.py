@@ -46,17 +46,23 @@ def test_outbox_publishes_after_commit_and_only_once(engine):
 
 
 def test_unroutable_event_is_retried_then_given_up(engine):
+    """An event no queue is bound for is an error that is retried, then marked, never silently dropped."""
+    envelope = rel.make_envelope("nobody-subscribes", "nothing_happened", {})
     with Session(engine) as session:
-        envelope = rel.add_event(session, "segments", "segment_membership_changed",
-                                 {"segment_id": "s", "segment_name": "n", "contact_id": "c", "change": "left"})
+        session.execute(rel.outbox.insert().values(event_id=envelope["event_id"], source="nobody-subscribes",
+                                                   event_type="nothing_happened", envelope=envelope))
         session.commit()
     relay = rel.OutboxRelay(engine)
-    for _ in range(rel.MAX_UNROUTABLE_ATTEMPTS + 1):
+    relay.flush()
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(rel.outbox).where(rel.outbox.c.event_id == envelope["event_id"])).one()
+    assert (row.last_error, row.attempts, row.published_at) == ("unroutable", 1, None)
+    for _ in range(rel.MAX_UNROUTABLE_ATTEMPTS):
         relay.flush()
     with engine.connect() as conn:
         row = conn.execute(sa.select(rel.outbox).where(rel.outbox.c.event_id == envelope["event_id"])).one()
-    assert row.last_error == "unroutable"
-    assert row.attempts >= 1
+    assert row.attempts == rel.MAX_UNROUTABLE_ATTEMPTS
+    assert row.published_at is not None
 
 
 def test_claim_event_is_true_once(engine):
