@@ -1,0 +1,416 @@
+"""Sending email: enqueue recipients, then claim, render and send them in the background.
+
+The order of things is what makes it safe (RELIABILITY E1, E4, M3):
+1. ``enqueue`` writes one ``emails`` row per recipient with a UNIQUE
+   ``send_key`` (job + contact, or campaign step + contact). A retried request
+   or a redelivered timer tick inserts nothing new.
+2. ``claim`` moves a batch from ``queued`` to ``sending`` and commits before a
+   byte goes to SMTP (``FOR UPDATE SKIP LOCKED``, so replicas share work).
+3. Suppression is checked after the claim, right before sending.
+4. A row left in ``sending`` (the process died mid-send) is never sent again:
+   at most once, and ``expire_stuck`` marks it failed for a human to look at.
+
+SMTP runs on eventlet-patched sockets (cooperative), one connection per chunk.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import smtplib
+import ssl
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from crm_shared.auth import Caller
+from crm_shared.config import SmtpSettings
+from crm_shared.errors import Forbidden, NotFound
+from messaging import merge, templates
+from messaging.mime import Outgoing, build_message, new_message_id
+from messaging.models import Campaign, CampaignStep, Consent, Email, SendJob, Suppression, Template, new_id
+from messaging.rules import fail, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_RECIPIENTS = 10_000
+CHECK_AT_ENQUEUE = 1000  # up to this many recipients, contacts are looked up at once for exact per-contact results
+STUCK_AFTER = timedelta(minutes=10)
+
+Emit = Callable[[str, dict[str, Any]], None]
+
+
+class ContactsPort(Protocol):
+    """What messaging needs from the contacts service (RpcProxy in production, a fake in unit tests)."""
+
+    def get_contacts(self, contact_ids: list[str]) -> list[dict[str, Any]]: ...
+
+    def resolve_filter_ids(self, filters: dict[str, Any], limit: int = 10000) -> list[str]: ...
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def contacts_by_id(contacts: ContactsPort, ids: Iterable[str], chunk: int = 500) -> dict[str, dict[str, Any]]:
+    ids = list(dict.fromkeys(ids))
+    found: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(ids), chunk):
+        for contact in contacts.get_contacts(ids[start:start + chunk]) or []:
+            found[str(contact["id"])] = contact
+    return found
+
+
+def suppressed(session: Session, emails: Iterable[str] = (), contact_ids: Iterable[str] = ()) -> set[str]:
+    """Suppressed addresses and contact ids among those given."""
+    emails = [e.lower() for e in emails if e]
+    contact_ids = [c for c in contact_ids if c]
+    if not emails and not contact_ids:
+        return set()
+    rows = session.execute(sa.select(Suppression.email, Suppression.contact_id).where(
+        sa.or_(Suppression.email.in_(emails), Suppression.contact_id.in_(contact_ids)))).all()
+    return {r.email for r in rows} | {r.contact_id for r in rows if r.contact_id}
+
+
+def refusal(contact: Mapping[str, Any] | None, blocked: set[str]) -> str | None:
+    """Why a contact must not get an email now, or None (E1: checked again at send time)."""
+    if contact is None:
+        return "contact_not_found"
+    if not contact.get("email"):
+        return "no_email"
+    if contact.get("unsubscribed") or str(contact["id"]) in blocked or contact["email"].lower() in blocked:
+        return "unsubscribed"
+    return None
+
+
+def resolve_recipients(contacts: ContactsPort, data: Mapping[str, Any]) -> list[str]:
+    if data.get("contact_ids"):
+        ids = [str(i) for i in data["contact_ids"]]
+    elif data.get("filter") is not None:
+        ids = [str(i) for i in contacts.resolve_filter_ids(dict(data["filter"]), limit=MAX_RECIPIENTS + 1)]
+    else:
+        raise fail("contact_ids", "give contact_ids or a filter")
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        raise fail("contact_ids", "no recipients")
+    if len(ids) > MAX_RECIPIENTS:
+        raise fail("contact_ids", f"at most {MAX_RECIPIENTS} recipients per send")
+    return ids
+
+
+def enqueue(session: Session, caller: Caller, contacts: ContactsPort, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Create a send job and claim one row per recipient; the sender timer does the rest."""
+    template = None
+    if data.get("template_id"):
+        template = templates.get(session, data["template_id"])
+    subject = data.get("subject") if data.get("subject") is not None else (template.subject if template else None)
+    body = data.get("body") if data.get("body") is not None else (template.body if template else None)
+    if not subject or not subject.strip():
+        raise fail("subject", "is required (or give a template_id)")
+    if not body or not body.strip():
+        raise fail("body", "is required (or give a template_id)")
+    templates.check_merge_fields({"subject": subject, "body": body})
+    send_at: datetime | None = data.get("send_at")
+    if send_at is not None and send_at < utcnow() - timedelta(minutes=5):
+        raise fail("send_at", "must not be in the past")
+    ids = resolve_recipients(contacts, data)
+
+    known: dict[str, dict[str, Any]] | None = None
+    if len(ids) <= CHECK_AT_ENQUEUE or caller.role == "sales":
+        known = contacts_by_id(contacts, ids)
+    blocked = suppressed(session, [c.get("email") or "" for c in (known or {}).values()], ids)
+
+    job = SendJob(template_id=template.id if template else None, subject=subject, body=body,
+                  sender_name=caller.name or "CRM", sender_email=caller.email or "",
+                  created_by=caller.user_id, send_at=send_at)
+    session.add(job)
+    session.flush()
+    results: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for contact_id in ids:
+        contact = known.get(contact_id) if known is not None else {"id": contact_id, "email": "?"}
+        reason = refusal(contact, blocked)
+        if reason is None and known is not None and not caller.can_write_owned(contact.get("owner_id")):
+            reason = "not_owner"
+        if reason:
+            results.append({"contact_id": contact_id, "status": "refused", "reason": reason})
+            continue
+        email_id = new_id()
+        rows.append({"id": email_id, "contact_id": contact_id, "direction": "outbound", "status": "queued",
+                     "send_key": f"job:{job.id}:{contact_id}", "token": new_token(), "job_id": job.id,
+                     "template_id": job.template_id, "sent_by": caller.user_id, "send_at": send_at,
+                     "subject": "", "body": "", "links": [], "clicked_links": []})
+        results.append({"contact_id": contact_id, "status": "queued", "email_id": email_id})
+    if caller.role == "sales" and not rows and ids:
+        raise Forbidden("you may only email contacts you own", {"results": results})
+    if rows:
+        session.execute(insert(Email).values(rows).on_conflict_do_nothing(index_elements=["send_key"]))
+    job.total = len(rows)
+    queued = len(rows)
+    return {"job_id": job.id, "total": len(ids), "queued": queued, "refused": len(ids) - queued,
+            "send_at": send_at.isoformat() if send_at else None, "results": results}
+
+
+def enqueue_campaign_step(session: Session, campaign: Campaign, step: CampaignStep, contact_id: str) -> bool:
+    """Claim the (campaign step, contact) send; False when it was claimed before (E4)."""
+    result = session.execute(insert(Email).values(
+        id=new_id(), contact_id=contact_id, direction="outbound", status="queued",
+        send_key=f"campaign:{campaign.id}:{step.id}:{contact_id}", token=new_token(), campaign_id=campaign.id,
+        step_id=step.id, template_id=step.template_id, sent_by=campaign.owner_id, subject="", body="",
+        links=[], clicked_links=[],
+    ).on_conflict_do_nothing(index_elements=["send_key"]).returning(Email.id))
+    return result.first() is not None
+
+
+@dataclass
+class Claimed:
+    id: str
+    contact_id: str
+    token: str
+    job_id: str | None
+    campaign_id: str | None
+    step_id: str | None
+    template_id: str | None
+
+
+def claim(session: Session, limit: int) -> list[Claimed]:
+    """Move due queued rows to 'sending' and commit: from here on they are never sent twice."""
+    now = utcnow()
+    due = (sa.select(Email.id).where(Email.status == "queued",
+                                     sa.or_(Email.send_at.is_(None), Email.send_at <= now))
+           .order_by(Email.created_at).limit(limit).with_for_update(skip_locked=True))
+    rows = session.execute(
+        sa.update(Email).where(Email.id.in_(due.scalar_subquery())).values(status="sending", claimed_at=now)
+        .returning(Email.id, Email.contact_id, Email.token, Email.job_id, Email.campaign_id, Email.step_id,
+                   Email.template_id)).all()
+    session.commit()
+    return [Claimed(*row) for row in rows]
+
+
+@dataclass
+class Content:
+    subject: str
+    body: str
+    sender_name: str
+    sender_email: str
+
+
+def load_contents(session: Session, claimed: list[Claimed], default_sender: str) -> dict[tuple[str, str], Content]:
+    """Subject/body/sender per job or campaign step of the claimed rows."""
+    out: dict[tuple[str, str], Content] = {}
+    job_ids = {c.job_id for c in claimed if c.job_id}
+    for job in session.execute(sa.select(SendJob).where(SendJob.id.in_(job_ids))).scalars():
+        out[("job", job.id)] = Content(job.subject, job.body, job.sender_name, job.sender_email or default_sender)
+    step_ids = {c.step_id for c in claimed if c.step_id}
+    if step_ids:
+        rows = session.execute(sa.select(CampaignStep, Campaign, Template)
+                               .join(Campaign, Campaign.id == CampaignStep.campaign_id)
+                               .outerjoin(Template, Template.id == CampaignStep.template_id)
+                               .where(CampaignStep.id.in_(step_ids))).all()
+        for step, campaign, template in rows:
+            subject = step.subject or (template.subject if template else campaign.title)
+            body = step.body or (template.body if template else "")
+            out[("step", step.id)] = Content(subject, body, campaign.title, default_sender)
+    return out
+
+
+@dataclass
+class Outcome:
+    email_id: str
+    status: str  # sent | bounced | failed | refused | queued (put back: nothing was sent)
+    error: str | None = None
+    out: Outgoing | None = None
+    links: list[str] = field(default_factory=list)
+    contact_id: str = ""
+
+
+def prepare(claimed: list[Claimed], contacts: dict[str, dict[str, Any]], blocked: set[str],
+            contents: Mapping[tuple[str, str], Content], envelope_sender: str) -> tuple[list[Outcome], list[Outcome]]:
+    """Split claimed rows into refusals and rendered messages ready for SMTP."""
+    refused: list[Outcome] = []
+    ready: list[Outcome] = []
+    domain = envelope_sender.rpartition("@")[2] or "crm.local"
+    for row in claimed:
+        contact = contacts.get(row.contact_id)
+        reason = refusal(contact, blocked)
+        content = contents.get(("job", row.job_id) if row.job_id else ("step", row.step_id or ""))
+        if reason is None and content is None:
+            reason = "content_missing"
+        if reason:
+            refused.append(Outcome(row.id, "refused", reason, contact_id=row.contact_id))
+            continue
+        values = merge.contact_values(contact, content.sender_name, content.sender_email)
+        subject, body = merge.render_message(content.subject, content.body, values)
+        out = Outgoing(email_id=row.id, token=row.token, from_name=content.sender_name,
+                       from_email=envelope_sender, to_email=contact["email"], subject=subject, body=body,
+                       message_id=new_message_id(domain))
+        ready.append(Outcome(row.id, "sent", out=out, contact_id=row.contact_id))
+    return refused, ready
+
+
+def smtp_connect(settings: SmtpSettings) -> smtplib.SMTP:
+    conn = smtplib.SMTP(settings.host, settings.port, timeout=30)
+    if settings.use_tls:
+        conn.starttls(context=ssl.create_default_context())
+    if settings.username:
+        conn.login(settings.username, settings.password)
+    return conn
+
+
+def send_chunk(batch: list[Outcome], settings: SmtpSettings, base_url: str,
+               reply_to: Mapping[str, str] | None = None) -> list[Outcome]:
+    """Send over one SMTP connection; one recipient's failure does not stop the rest."""
+    try:
+        conn = smtp_connect(settings)
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("smtp connect failed, batch stays queued", extra={"error": str(exc)})
+        for item in batch:
+            item.status, item.error = "queued", f"smtp unavailable: {exc}"
+        return batch
+    try:
+        for item in batch:
+            assert item.out is not None
+            msg, item.links = build_message(item.out, base_url)
+            if reply_to and reply_to.get(item.email_id):
+                msg["Reply-To"] = merge.header_safe(reply_to[item.email_id])
+            try:
+                conn.send_message(msg, from_addr=settings.sender, to_addrs=[item.out.to_email])
+            except smtplib.SMTPRecipientsRefused as exc:
+                item.status, item.error = "bounced", str(exc.recipients)[:500]
+            except smtplib.SMTPDataError as exc:
+                code = exc.smtp_code
+                item.status, item.error = ("bounced" if 500 <= code < 600 else "failed"), str(exc)[:500]
+            except smtplib.SMTPServerDisconnected as exc:
+                # the message may or may not have gone out: never retry it (at most once)
+                item.status, item.error = "failed", f"connection lost: {exc}"
+                conn = _reconnect(settings)
+                if conn is None:
+                    _unsent_back_to_queue(batch, item)
+                    return batch
+            except (OSError, smtplib.SMTPException) as exc:
+                item.status, item.error = "failed", str(exc)[:500]
+    finally:
+        try:
+            if conn is not None:
+                conn.quit()
+        except (OSError, smtplib.SMTPException):
+            pass
+    return batch
+
+
+def _reconnect(settings: SmtpSettings) -> smtplib.SMTP | None:
+    try:
+        return smtp_connect(settings)
+    except (OSError, smtplib.SMTPException):
+        return None
+
+
+def _unsent_back_to_queue(batch: list[Outcome], failed_item: Outcome) -> None:
+    after = False
+    for item in batch:
+        if after:
+            item.status, item.error = "queued", "smtp connection lost before sending"
+        if item is failed_item:
+            after = True
+
+
+def record(session: Session, outcomes: list[Outcome], emit: Emit, campaign_of: Mapping[str, str | None],
+           subjects: Mapping[str, str], template_of: Mapping[str, str | None]) -> None:
+    """Write each recipient's status (and its event) in one transaction."""
+    now = utcnow()
+    for item in outcomes:
+        values: dict[str, Any] = {"status": item.status, "error": item.error}
+        if item.status == "queued":
+            values.update(status="queued", claimed_at=None)
+        if item.out is not None and item.status in ("sent", "bounced"):
+            values.update(to_email=item.out.to_email, from_email=item.out.from_email, subject=item.out.subject,
+                          body=item.out.body, links=item.links, message_id=item.out.message_id,
+                          occurred_at=now)
+        if item.status == "sent":
+            values["sent_at"] = now
+        if item.status == "bounced":
+            values["bounced_at"] = now
+        session.execute(sa.update(Email).where(Email.id == item.email_id).values(**values))
+        if item.status in ("sent", "bounced"):
+            event = "email_sent" if item.status == "sent" else "email_bounced"
+            emit(event, {"contact_id": item.contact_id, "email_id": item.email_id,
+                         "subject": subjects.get(item.email_id, ""), "campaign_id": campaign_of.get(item.email_id),
+                         "template_id": template_of.get(item.email_id)})
+    session.commit()
+
+
+def expire_stuck(session: Session) -> int:
+    """Rows left 'sending' by a crash are failed, never re-sent (at most once)."""
+    result = session.execute(sa.update(Email).where(
+        Email.status == "sending", Email.claimed_at < utcnow() - STUCK_AFTER,
+    ).values(status="failed", error="sender stopped mid-send; not retried to avoid a double send"))
+    session.commit()
+    return result.rowcount or 0
+
+
+def release(session: Session, claimed: list[Claimed]) -> None:
+    """Nothing was sent (a dependency failed before SMTP): the rows go back to the queue."""
+    session.rollback()
+    session.execute(sa.update(Email).where(Email.id.in_([c.id for c in claimed]), Email.status == "sending")
+                    .values(status="queued", claimed_at=None))
+    session.commit()
+
+
+def process_batch(session: Session, contacts: ContactsPort, settings: SmtpSettings, base_url: str, emit: Emit,
+                  limit: int = 400, chunk: int = 100, map_fn: Callable = map) -> int:
+    """Claim up to ``limit`` due rows, check suppression, render and send them; returns rows handled."""
+    claimed = claim(session, limit)
+    if not claimed:
+        return 0
+    try:
+        contact_map = contacts_by_id(contacts, [c.contact_id for c in claimed])
+        blocked = suppressed(session, [c.get("email") or "" for c in contact_map.values()],
+                             [c.contact_id for c in claimed])
+        contents = load_contents(session, claimed, settings.sender)
+    except Exception:
+        release(session, claimed)
+        raise
+    refused, ready = prepare(claimed, contact_map, blocked, contents, settings.sender)
+    reply_to = {}
+    for row in claimed:
+        content = contents.get(("job", row.job_id) if row.job_id else ("step", row.step_id or ""))
+        if content is not None and content.sender_email and content.sender_email != settings.sender:
+            reply_to[row.id] = content.sender_email
+    batches = [ready[i:i + chunk] for i in range(0, len(ready), chunk)]
+    sent: list[Outcome] = [item for batch in map_fn(lambda b: send_chunk(b, settings, base_url, reply_to), batches)
+                           for item in batch]
+    by_id = {c.id: c for c in claimed}
+    record(session, refused + sent, emit,
+           campaign_of={i: c.campaign_id for i, c in by_id.items()},
+           subjects={o.email_id: o.out.subject for o in sent if o.out is not None},
+           template_of={i: c.template_id for i, c in by_id.items()})
+    return len(claimed)
+
+
+def job_status(session: Session, job_id: str) -> dict[str, Any]:
+    """Per-recipient status of a send job, with counts by status."""
+    job = session.get(SendJob, job_id)
+    if job is None:
+        raise NotFound("send job not found", {"job_id": job_id})
+    rows = session.execute(sa.select(Email.id, Email.contact_id, Email.status, Email.error, Email.sent_at)
+                           .where(Email.job_id == job_id).order_by(Email.created_at)).all()
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row.status] = counts.get(row.status, 0) + 1
+    pending = counts.get("queued", 0) + counts.get("sending", 0)
+    return {"job_id": job.id, "subject": job.subject, "template_id": job.template_id, "total": len(rows),
+            "counts": counts, "done": pending == 0, "created_at": job.created_at.isoformat(),
+            "send_at": job.send_at.isoformat() if job.send_at else None,
+            "recipients": [{"email_id": r.id, "contact_id": r.contact_id, "status": r.status, "error": r.error,
+                            "sent_at": r.sent_at.isoformat() if r.sent_at else None} for r in rows]}
+
+
+def consents_of(session: Session, contact_id: str) -> list[dict[str, Any]]:
+    rows = session.execute(sa.select(Consent).where(Consent.contact_id == contact_id)
+                           .order_by(Consent.occurred_at.desc())).scalars().all()
+    return [{"id": c.id, "email": c.email, "status": c.status, "source": c.source, "text_version": c.text_version,
+             "recorded_by": c.recorded_by, "occurred_at": c.occurred_at.isoformat()} for c in rows]
