@@ -79,7 +79,8 @@ def test_create_contact_with_every_field(marketing, sales):
         "company_size": 1200, "annual_revenue": 50000000, "owner_id": sales.user["id"], "stage": "hot lead",
         "type": "prospect", "channel": "Webinar",
         "address": {"street": "1 Main St", "city": "Austin", "state": "TX", "zip": "73301", "country": "US"},
-        "tags": ["Enterprise"], "social": {"linkedin": "https://linkedin.com/in/dthompson", "twitter": "twitter.com/dt"},
+        "tags": ["Enterprise"],
+        "social": {"linkedin": "https://linkedin.com/in/dthompson", "twitter": "twitter.com/dt"},
         "notes": "Met at the expo", "custom_fields": {"utility_type": "Electric", "schedule_demo": "yes"},
     }
     response = marketing.post("/api/v1/contacts", json=body)
@@ -302,7 +303,8 @@ def test_bulk_actions_over_ids_and_filter(admin, sales, sales2, executive):
     staged = admin.post("/api/v1/contacts/bulk", json={"action": "set_stage", "filters": {"tag": [f"b{tag}"]},
                                                         "stage": "Nurturing"}).json()
     assert staged["ok"] == 3
-    assert {c["stage"] for c in admin.get("/api/v1/contacts", params={"tag": f"b{tag}"}).json()["items"]} == {"Nurturing"}
+    items = admin.get("/api/v1/contacts", params={"tag": f"b{tag}"}).json()["items"]
+    assert {c["stage"] for c in items} == {"Nurturing"}
     removed = admin.post("/api/v1/contacts/bulk", json={"action": "remove_tags", "ids": ids[:3],
                                                          "tags": ["webinar 2025"]}).json()
     assert removed["ok"] == 3

@@ -1,0 +1,69 @@
+"""The service layer on real PostgreSQL (savepoint-isolated), entrypoints called through nameko's worker_factory."""
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from nameko.testing.services import worker_factory
+
+from contacts.models import User
+from contacts.service import ContactsService
+from crm_shared.auth import create_token
+from crm_shared.errors import Conflict, Forbidden, Unauthorized
+
+
+class _Outbox:
+    def __init__(self):
+        self.events: list[tuple[str, dict]] = []
+
+    def add(self, session, event_type, data, schema_version=1):
+        self.events.append((event_type, data))
+
+
+class _Ctx:
+    def __init__(self, token):
+        from crm_shared.service import RequestContext
+
+        self._inner = RequestContext({"auth_token": token}, "contacts")
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+
+def _user(session, role: str) -> User:
+    user = User(email=f"{role}.{uuid.uuid4().hex[:6]}@t.crm", name=f"{role} user", role=role, password_hash="x")
+    session.add(user)
+    session.flush()
+    return user
+
+
+def _service(session, user: User):
+    token = create_token(user.id, user.role, name=user.name)
+    service = worker_factory(ContactsService, db=session, outbox=_Outbox(), ctx=_Ctx(token))
+    return service
+
+
+def test_create_publishes_snapshot_and_refuses_duplicates(db_session):
+    sales = _user(db_session, "sales")
+    service = _service(db_session, sales)
+    contact = service.create_contact({"first_name": "Ann", "last_name": "Lee", "email": f"ann.{uuid.uuid4().hex}@x.io"})
+    assert contact["owner_id"] == sales.id
+    event_type, data = service.outbox.events[0]
+    assert event_type == "contact_created" and data["contact"]["email"] == contact["email"]
+    with pytest.raises(Conflict):
+        service.create_contact({"first_name": "Ann", "last_name": "Other", "email": contact["email"]})
+
+
+def test_sales_cannot_change_another_owners_contact(db_session):
+    owner, other = _user(db_session, "sales"), _user(db_session, "sales")
+    contact = _service(db_session, owner).create_contact(
+        {"first_name": "Bob", "last_name": "Ray", "email": f"bob.{uuid.uuid4().hex}@x.io"})
+    db_session.flush()
+    with pytest.raises(Forbidden):
+        _service(db_session, other).set_stage(contact["id"], "Qualified")
+
+
+def test_calls_without_a_valid_token_are_refused(db_session):
+    service = worker_factory(ContactsService, db=db_session, outbox=_Outbox(), ctx=_Ctx("forged"))
+    with pytest.raises(Unauthorized):
+        service.list_contacts({})
