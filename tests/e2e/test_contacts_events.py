@@ -175,3 +175,26 @@ def test_audit_chain_verifies(admin):
     new_contact(admin)
     result = admin.get("/api/v1/audit/verify").json()
     assert result["valid"] is True and result["records"] > 0
+
+
+def test_demo_contacts_load_idempotently(admin, crm_system):
+    import os
+    import subprocess
+    import sys
+
+    from crm_shared.testing.fixtures import ROOT
+
+    for _ in range(2):  # a second run upserts the same people
+        subprocess.run([sys.executable, "-m", "deploy.demo", "--only", "contacts"], cwd=ROOT, env=os.environ,
+                       check=True, timeout=300)
+    found = admin.get("/api/v1/contacts", params={"q": "d.thompson@futuretech.net"}).json()["items"]
+    assert len(found) == 1
+    david = found[0]
+    assert (david["position"], david["company"], david["stage"], david["phone"]) == (
+        "CEO", "FutureTech Industries", "Hot Lead", "+15553210987")
+    for email in ("emily.r@growthco.com", "m.chen@innovatetech.io", "sarah.johnson@techcorp.com"):
+        assert admin.get("/api/v1/contacts", params={"q": email}).json()["total"] == 1
+    assert admin.get("/api/v1/contacts", params={"q": "@", "per_page": 1}).json()["total"] >= 300
+    assert admin.get("/api/v1/contacts", params={"inactive": "true", "per_page": 1}).json()["total"] > 0
+    sarah = admin.get("/api/v1/contacts", params={"q": "sarah.johnson@techcorp.com"}).json()["items"][0]
+    assert admin.get(f"/api/v1/contacts/{sarah['id']}/notes").json()["total"] == 2
