@@ -261,38 +261,52 @@ def _planned_outcome():
         else_="create")
 
 
-def merge_preview(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> tuple[dict, dict]:
-    """What a merge will change (fill empty fields, add tags/emails/phones) and the conflicts it keeps.
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
 
-    The existing contact wins on a conflict; the conflict is reported so the
-    user sees what the file wanted (the same rule contacts.import_batch applies).
+
+def merge_preview(existing: dict[str, Any] | None, incoming: dict[str, Any]) -> tuple[dict, dict]:
+    """What a merge will change and the conflicts it reports (the rule contacts.import_batch applies).
+
+    Empty fields are filled; a different email or phone is added as a secondary
+    one; tags, emails and phones are added to; address parts fill gaps. An
+    existing non-empty value is never overwritten: it is reported as a conflict.
     """
     existing = existing or {}
-    changes: dict[str, Any] = {}
+    updates: dict[str, Any] = {}
     conflicts: dict[str, Any] = {}
     for name, value in incoming.items():
-        if name in ("row",) or value in (None, "", [], {}):
+        if _empty(value) or name in ("row", "emails", "phones", "tags", "address", "social", "custom_fields"):
             continue
         current = existing.get(name)
-        if name in ("tags", "emails", "phones"):
-            have = list(current or [])
-            added = [x for x in value if x not in have]
-            if added:
-                changes[name] = {"before": have, "after": have + added}
-        elif isinstance(value, dict):
-            current = dict(current or {})
-            after = dict(current)
-            for key, part in value.items():
-                if part and not current.get(key):
-                    after[key] = part
-                elif part and current.get(key) != part:
-                    conflicts[f"{name}.{key}"] = {"existing": current.get(key), "incoming": part}
-            if after != current:
-                changes[name] = {"before": current, "after": after}
-        elif current in (None, ""):
-            changes[name] = {"before": current, "after": value}
-        elif str(current).casefold() != str(value).casefold():
+        if _empty(current):
+            updates[name] = value
+        elif name in ("email", "phone"):
+            others = list(existing.get(name + "s") or [])
+            if value != current and value not in others:
+                updates.setdefault(name + "s", others).append(value)
+        elif current != value and name not in ("stage", "owner_id"):
             conflicts[name] = {"existing": current, "incoming": value}
+    for name in ("emails", "phones"):
+        extra = [x for x in incoming.get(name) or [] if x not in (existing.get(name) or [])
+                 and x != existing.get(name[:-1])]
+        if extra:
+            updates[name] = list(updates.get(name, existing.get(name) or [])) + extra
+    if incoming.get("tags"):
+        have = list(existing.get("tags") or [])
+        folded = {t.casefold() for t in have}
+        added = [t for t in incoming["tags"] if t.casefold() not in folded]
+        if added:
+            updates["tags"] = (have + added)[: v.TAGS_MAX_COUNT]
+    for name in ("address", "social"):
+        current = dict(existing.get(name) or {})
+        added = {k: x for k, x in (incoming.get(name) or {}).items() if _empty(current.get(k))}
+        for k, x in (incoming.get(name) or {}).items():
+            if not _empty(current.get(k)) and current.get(k) != x:
+                conflicts[f"{name}.{k}"] = {"existing": current.get(k), "incoming": x}
+        if added:
+            updates[name] = {**current, **added}
+    changes = {k: {"before": existing.get(k), "after": x} for k, x in updates.items()}
     return changes, conflicts
 
 

@@ -52,7 +52,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
               "phone 1", "direct phone"),
     "phones": ("phone 2", "phone 2 value", "home phone", "other phone", "business phone 2", "home phone 2"),
     "company": ("company", "company name", "organization", "organisation", "organization name",
-                "organization 1 name", "account name", "account", "employer", "business name", "firm"),
+                "organization 1 name", "account name", "account", "employer", "business name", "firm", "org"),
     "position": ("position", "job title", "title", "role", "organization title", "organization 1 title",
                  "job", "designation", "occupation"),
     "department": ("department", "organization department", "organization 1 department", "dept"),

@@ -30,7 +30,7 @@ DEFAULT_RULES: dict[str, Any] = {
     "phone": {"enabled": True, "confidence": 90},
     "name_company": {"enabled": True, "confidence": 85},
     "fuzzy": {"enabled": True, "name_threshold": 85, "field_threshold": 85, "max_confidence": 84,
-              "fields": ["company", "address", "phone", "email"]},
+              "fields": ["company", "address", "phone"]},
 }
 
 NICKNAMES = {
@@ -172,9 +172,10 @@ def record_from(ref: str, data: dict[str, Any]) -> MatchRecord:
 
 def blocking_keys(record: MatchRecord) -> dict[str, list[str]]:
     """The keys contacts.match_candidates understands, plus the fuzzy name key."""
+    companies = {c for c in (v.normalize_name_key(record.data.get("company")), record.company) if c}
     return {"emails": list(record.emails), "phones": list(record.phones),
             "name_keys": [record.name] if record.name else [],
-            "company_keys": [record.company] if record.company else [],
+            "company_keys": sorted(companies),
             "fuzzy_keys": [record.fuzzy_key] if record.fuzzy_key else []}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from crm_shared import validators as v
 
-_SPLIT_TAGS = re.compile(r"[,;]")
+_SPLIT_TAGS = re.compile(r"[,;]|:::")      # Gmail exports join labels with " ::: "
 MAX_NOTES = v.NOTE_MAX
 TYPES = ("Prospect", "Lead", "Customer", "Partner", "Investor", "Vendor", "Other")
 
@@ -77,6 +77,9 @@ def validate_row(headers: list[str], cells: list[str], mapping: dict[str, str | 
         name_field = "name"
     try:
         v.validate_name(f"{first} {last}".strip(), name_field, required=True)
+        if not first or not last:      # contacts store a first and a last name (seed 000 "Add Contact")
+            raise v.FieldError("Name needs both a first and a last name", v.MISSING_REQUIRED,
+                               "Add the missing first or last name")
         out["first_name"], out["last_name"] = first, last
     except v.FieldError as exc:
         if exc.kind == v.MISSING_REQUIRED:
@@ -149,7 +152,7 @@ def validate_row(headers: list[str], cells: list[str], mapping: dict[str, str | 
     raw_tags = values.get("tags")
     if v.normalize_text(raw_tags):
         try:
-            tags = v.validate_tags(_SPLIT_TAGS.split(raw_tags or ""))
+            tags = v.validate_tags([t.strip().lstrip("*").strip() for t in _SPLIT_TAGS.split(raw_tags or "")])
             if tags:
                 out["tags"] = tags
         except v.FieldError as exc:

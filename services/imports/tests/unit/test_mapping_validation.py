@@ -68,6 +68,7 @@ def test_a_good_row_is_normalised():
     ({"name": "John Doe"}, "email", "missing_required"),
     ({"email": "a@example.com"}, "name", "missing_required"),
     ({"name": "J", "email": "a@example.com"}, "name", "invalid_format"),
+    ({"name": "Madonna", "email": "a@example.com"}, "name", "missing_required"),
     ({"name": "John Doe", "email": "johnabc.com"}, "email", "invalid_format"),
     ({"name": "John Doe", "email": "john@localhost"}, "email", "invalid_format"),
     ({"name": "John Doe", "email": "j@example.com", "phone": "555-ABC-1234"}, "phone", "invalid_format"),
@@ -85,7 +86,7 @@ def test_each_validation_rule(values, field, kind):
 
 
 def test_limits_at_the_boundary_are_accepted():
-    assert _check(name="Jo", email="j@example.com", company="C" * 150, position="P" * 100,
+    assert _check(name="Jo Li", email="j@example.com", company="C" * 150, position="P" * 100,
                   address="A" * 300).valid
 
 
