@@ -54,7 +54,7 @@ def drop_database(url: str) -> None:
 
 
 def make_engine(url: str, pool_size: int = 10, **kwargs) -> Engine:
-    return sa.create_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True,
+    return sa.create_engine(url, pool_size=pool_size, max_overflow=8, pool_pre_ping=True,
                             pool_recycle=1800, **kwargs)
 
 
@@ -99,7 +99,7 @@ def run_migrations_env(metadata: sa.MetaData) -> None:
 class Database(DependencyProvider):
     """Hands each nameko worker a ``DatabaseSession`` bound to the service's own database."""
 
-    def __init__(self, service: str, pool_size: int = 10):
+    def __init__(self, service: str, pool_size: int = 4):
         self.service = service
         self.pool_size = pool_size
         self.engine: Engine | None = None
