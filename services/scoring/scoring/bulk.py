@@ -7,7 +7,6 @@ over a million contacts is a few set-based statements plus one Python loop.
 """
 from __future__ import annotations
 
-import io
 import json
 import time
 from collections.abc import Callable
@@ -92,8 +91,8 @@ def rescore_all(db: Session, reason: str, now: datetime | None = None,
     seen = changed = version_only = 0
     pending: list[dict[str, Any]] = []
     compute_s = 0.0
-    result = conn.execution_options(stream_results=True, max_row_buffer=BATCH).execute(
-        sa.text(AGGREGATE_SQL.format(fields=_fields_sql())), params)
+    result = conn.execute(sa.text(AGGREGATE_SQL.format(fields=_fields_sql()))
+                          .execution_options(stream_results=True, max_row_buffer=BATCH), params)
     query_s = time.monotonic() - started
     for rows in result.partitions(BATCH):
         t0 = time.monotonic()
@@ -123,16 +122,15 @@ def rescore_all(db: Session, reason: str, now: datetime | None = None,
 
 
 def _flush(db: Session, rows: list[dict[str, Any]], on_changed: Callable | None) -> int:
-    buf = io.StringIO()
-    for r in rows:
-        previous = "\\N" if r["previous"] is None else str(r["previous"])
-        buf.write(f"{r['contact_id']}\t{r['score']}\t{r['fit']}\t{r['engagement']}\t{r['engagement_level']}"
-                  f"\t{previous}\n")
-    buf.seek(0)
+    """Changed scores into the temporary table (multi-row INSERTs; COPY is not cooperative under eventlet)."""
+    from psycopg2.extras import execute_values
+
     raw = db.connection().connection.driver_connection
     with raw.cursor() as cur:
-        cur.copy_expert("COPY rescore_changes (contact_id, score, fit, engagement, engagement_level, previous) "
-                        "FROM STDIN", buf)
+        execute_values(cur, "INSERT INTO rescore_changes (contact_id, score, fit, engagement, engagement_level, "
+                            "previous) VALUES %s",
+                       [(r["contact_id"], r["score"], r["fit"], r["engagement"], r["engagement_level"], r["previous"])
+                        for r in rows], page_size=1000)
     if on_changed is not None:
         on_changed(rows)
     return len(rows)
@@ -154,11 +152,11 @@ def _apply(db: Session, version: int, reason: str, now: datetime) -> None:
         "SELECT contact_id, score, previous, fit, engagement, :reason, :version, :now FROM rescore_changes"), params)
     conn.execute(sa.text(
         "INSERT INTO outbox (event_id, source, event_type, envelope) "
-        "SELECT e.event_id, 'scoring', 'score_changed', jsonb_build_object("
-        "'event_id', e.event_id, 'event_type', 'score_changed', 'schema_version', 1, "
+        "SELECT c.event_id, 'scoring', 'score_changed', jsonb_build_object("
+        "'event_id', c.event_id, 'event_type', 'score_changed', 'schema_version', 1, "
         "'occurred_at', to_char(:now AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
         "'source', 'scoring', 'data', jsonb_build_object('contact_id', c.contact_id, 'score', c.score, "
         "'previous_score', c.previous, 'fit', c.fit, 'engagement', c.engagement, "
         "'engagement_level', c.engagement_level, 'reason', :reason)) "
-        "FROM rescore_changes c CROSS JOIN LATERAL (SELECT gen_random_uuid()::text AS event_id) e"), params)
+        "FROM (SELECT gen_random_uuid()::text AS event_id, * FROM rescore_changes) c"), params)
 

@@ -41,7 +41,7 @@ class TriggerSchema(_Strict):
     min_delta = fields.Integer(validate=validate.Range(min=1, max=100))
     event = fields.String(validate=validate.Regexp(r"^[a-z][a-z0-9_]{1,59}$"))
     hours = fields.Float(validate=validate.Range(min=0.01, max=24 * 3650))
-    every_minutes = fields.Integer(validate=validate.Range(min=1, max=60 * 24 * 366))
+    every_minutes = fields.Float(validate=validate.Range(min=0.1, max=60 * 24 * 366))
     weekday = fields.Integer(validate=validate.Range(min=0, max=6))
     at = fields.String(validate=validate.Regexp(_HHMM, error="must be HH:MM (24 h, UTC)"))
 
@@ -182,7 +182,7 @@ def describe_trigger(trigger: dict[str, Any]) -> str:
     if kind == "time_since_event":
         return f"time since {trigger['event']} > {trigger['hours']:g} h"
     if trigger.get("every_minutes"):
-        return f"every {trigger['every_minutes']} minutes"
+        return f"every {trigger['every_minutes']:g} minutes"
     return f"weekly on day {trigger['weekday']} at {trigger['at']} UTC"
 
 

@@ -92,6 +92,18 @@ class ScoringService(ServiceBase):
             raise NotFound("contact not known to scoring yet", {"contact_id": contact_id}) from exc
         return operations.upsert_profile(self.db, contact)
 
+    def _profile_by_email(self, email: str) -> ContactProfile:
+        """By email from the projection, else from contacts (a contact created a moment ago)."""
+        profile = operations.find_by_email(self.db, email)
+        if profile is not None:
+            return profile
+        with eventlet.Timeout(5, False):
+            wanted = email.strip().lower()
+            for contact in self.contacts.match_candidates({"emails": [wanted]}):
+                if str(contact.get("email") or "").strip().lower() == wanted:
+                    return operations.upsert_profile(self.db, contact)
+        raise NotFound("no contact with this email", {"fields": {"email": ["no contact with this email"]}})
+
     def _execute(self, action: dict[str, Any], profile: ContactProfile, rule: dict[str, Any]) -> dict[str, Any]:
         """Carry out one rule action by RPC to the owning service; the outcome goes into the run log."""
         from scoring.rules import describe_action
@@ -209,9 +221,7 @@ class ScoringService(ServiceBase):
         if body["contact_id"]:
             profile = self._profile(body["contact_id"])
         else:
-            profile = operations.find_by_email(self.db, str(body["email"]))
-            if profile is None:
-                raise NotFound("no contact with this email", {"fields": {"email": ["no contact with this email"]}})
+            profile = self._profile_by_email(str(body["email"]))
         event = operations.add_event(self.db, profile.contact_id, body["type"], body["occurred_at"],
                                      body["properties"], "api" if caller.user_id != "api-key" else "website", None,
                                      model)
