@@ -445,3 +445,19 @@ def test_at_most_fifty_segments(mk):
             mk.delete(f"{BASE}/segments/{segment['id']}")
     again = create_segment(mk, name=f"Fits again {uniq()}")
     mk.delete(f"{BASE}/segments/{again['id']}")
+
+
+def test_demo_segments_load_once(crm_system, rpc_client, mk):
+    from crm_shared.auth import system_token
+    from deploy.demo import segments as demo
+
+    context: dict = {"system_context": {"auth_token": system_token("demo", ttl_seconds=600)}}
+    demo.load(rpc_client, context)
+    demo.load(rpc_client, context)
+    names = [s["name"] for s in mk.get(f"{BASE}/segments", params={"per_page": 200}).json()["items"]]
+    for definition in demo.SEGMENTS:
+        assert names.count(definition["name"]) == 1
+    enterprise = context["segments"]["Enterprise Leads"]
+    assert enterprise["criteria_display"] == "Company Size > 1000 AND Position = C-Level"
+    for segment in context["segments"].values():
+        mk.delete(f"{BASE}/segments/{segment['id']}")

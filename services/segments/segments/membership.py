@@ -139,7 +139,8 @@ def transfer_manual(session: Session, from_ids: Iterable[str], to_id: str) -> in
 
 # -- set-based refresh ------------------------------------------------------
 def _compiled(expr: Any) -> tuple[str, dict[str, Any]]:
-    compiled = sa.select(P.c.contact_id).where(expr).compile(dialect=postgresql.dialect())
+    compiled = sa.select(P.c.contact_id).where(expr).compile(dialect=postgresql.dialect(),
+                                                             compile_kwargs={"render_postcompile": True})
     return str(compiled), dict(compiled.params)
 
 

@@ -175,3 +175,12 @@ def test_deleted_contact_leaves_even_manual_segments(db_session, people):
     assert _members(db_session, segment.id) == {ada: (True, True)}
     membership.remove_contact(db_session, [ada])
     assert _members(db_session, segment.id) == {}
+
+
+@pytest.mark.parametrize("cond", CONDITIONS, ids=lambda c: f"{c['field']}-{c['op']}")
+def test_set_based_refresh_agrees_with_python(db_session, people, cond):
+    tree = validate_criteria({"all": [cond]})
+    segment, _ = operations.create_segment(db_session, MARKETING, {"name": f"Parity {uuid.uuid4().hex[:8]}",
+                                                                  "criteria": tree})
+    members = {cid for cid in _members(db_session, segment.id) if cid in people}
+    assert members == {cid for cid in people if matches(tree, projection.record(db_session, cid))}
