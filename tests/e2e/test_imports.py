@@ -15,9 +15,21 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
 HEADER = "Name,Email,Phone,Company,Position,Address,Tags"
 
 
+def signed_in(api, role: str):
+    """Sign in, riding out a busy shared machine (login hashes with scrypt in contacts: 503 on a timeout)."""
+    for attempt in range(5):
+        try:
+            return api.as_role(role)
+        except requests.HTTPError as exc:
+            if exc.response is None or exc.response.status_code != 503 or attempt == 4:
+                raise
+            time.sleep(2)
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="module")
 def marketing(api):
-    return api.as_role("marketing")
+    return signed_in(api, "marketing")
 
 
 def uid() -> str:
@@ -135,7 +147,7 @@ def test_more_than_fifty_thousand_rows_is_refused_before_any_work(marketing):
 
 
 def test_executive_cannot_import(api):
-    response = upload(api.as_role("executive"), f"Name,Email\nAnn Lee,a-{uid()}@example.com\n")
+    response = upload(signed_in(api, "executive"), f"Name,Email\nAnn Lee,a-{uid()}@example.com\n")
     assert response.status_code == 403
 
 
@@ -232,8 +244,8 @@ def test_duplicates_review_merge_skip_commit_and_undo(marketing):
                                 phone="+1 415 555 0003"),
         "name_company": create_contact(marketing, first_name="Dirk", last_name="Stone",
                                        email=f"dirk-{u}@acme.io", company=f"Acme {u}"),
-        "fuzzy": create_contact(marketing, first_name="Elisabeth", last_name="Stone",
-                                email=f"elisabeth-{u}@acme.io", company=f"Acme {u}",
+        "fuzzy": create_contact(marketing, first_name="Elizabeth", last_name="Stone",
+                                email=f"elizabeth-{u}@acme.io", company=f"Acme {u}",
                                 position="Buyer"),
     }
     lines = [HEADER,
@@ -241,7 +253,7 @@ def test_duplicates_review_merge_skip_commit_and_undo(marketing):
              f"Bertram Other,bert-{u}@acme.io,,Globex,,,",                      # 2 email -> skip
              f"Cy Other,cy-{u}@other.io,+1 (415) 555-0003,,,,",                 # 3 phone -> review
              f"Dirk Stone,dirk2-{u}@new.io,,Acme {u},Head of Sales,,",          # 4 name+company -> merge
-             f"Elisabet Stone,liz-{u}@new.io,,Acme {u} Inc,,,",                 # 5 fuzzy -> skip
+             f"Liz Stone,liz-{u}@new.io,,Acme {u} Inc,,,",                      # 5 fuzzy (nickname) -> skip
              f"Fresh Person,fresh-{u}@new.io,,Initech,,,",                      # 6 create
              f"Fresh Person,fresh-{u}@new.io,,Initech,,,"]                      # 7 in-file duplicate of 6
     job = start(marketing, "\n".join(lines))
@@ -335,7 +347,7 @@ def test_same_file_again_returns_the_first_import(marketing):
 
 def test_sales_can_not_touch_another_users_import(api, marketing):
     job = start(marketing, f"Name,Email\nAnn Lee,own-{uid()}@example.com\n")
-    response = api.as_role("sales").post(f"/api/v1/imports/{job['id']}/cancel")
+    response = signed_in(api, "sales").post(f"/api/v1/imports/{job['id']}/cancel")
     assert response.status_code == 403
 
 
@@ -345,10 +357,10 @@ def test_unknown_import_is_404(marketing):
 
 # -- matching rules ------------------------------------------------------------------------------
 def test_matching_rules_can_be_read_and_changed(api, marketing):
-    admin = api.as_role("admin")
+    admin = signed_in(api, "admin")
     rules = admin.get("/api/v1/imports/matching-rules").json()
     assert rules["email"]["confidence"] == 95 and rules["fuzzy"]["enabled"] is True
-    assert api.as_role("sales").put("/api/v1/imports/matching-rules", json={}).status_code == 403
+    assert signed_in(api, "sales").put("/api/v1/imports/matching-rules", json={}).status_code == 403
     bad = admin.put("/api/v1/imports/matching-rules", json={"email": {"confidence": 300}})
     assert bad.status_code == 422 and "email.confidence" in bad.json()["error"]["details"]["fields"]
     try:

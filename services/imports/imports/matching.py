@@ -170,6 +170,37 @@ def record_from(ref: str, data: dict[str, Any]) -> MatchRecord:
                        data=data)
 
 
+_NICKS_OF: dict[str, list[str]] = {}
+for _nick, _full in NICKNAMES.items():
+    _NICKS_OF.setdefault(_full, []).append(_nick)
+
+
+def name_variants(record: MatchRecord) -> list[str]:
+    """Exact-name keys worth looking up: as written, nickname folded both ways, first/last swapped."""
+    if not record.name:
+        return []
+    variants = {record.name, record.canonical_name}
+    if record.first and record.last:
+        variants.add(name_key(record.last, record.first))
+        tokens = record.first.split()
+        canonical = _canonical_first(tokens[0])
+        for nick in _NICKS_OF.get(canonical, [])[:6]:
+            variants.add(name_key(" ".join([nick, *tokens[1:]]), record.last))
+    return sorted(v for v in variants if v)
+
+
+def lookup_keys(record: MatchRecord) -> dict[str, list[str]]:
+    """Keys for contacts.match_candidates: emails, phones and name variants.
+
+    Company keys are left out on purpose: against a large database one common
+    company returns thousands of contacts per lookup. Name+company matches
+    still share the name key; typo matches against the database need a shared
+    email, phone or name variant (inside a file every key is blocked on).
+    """
+    return {"emails": list(record.emails), "phones": list(record.phones), "name_keys": name_variants(record),
+            "company_keys": []}
+
+
 def blocking_keys(record: MatchRecord) -> dict[str, list[str]]:
     """The keys contacts.match_candidates understands, plus the fuzzy name key."""
     companies = {c for c in (v.normalize_name_key(record.data.get("company")), record.company) if c}

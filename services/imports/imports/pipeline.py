@@ -202,13 +202,8 @@ def _match_chunk(session: Session, job: Import, contacts: ContactsApi) -> None:
         .order_by(ImportRow.row).limit(MATCH_CHUNK)).all()
     if rows:
         records = [matching.record_from(str(n), fields) for n, fields in rows]
-        keys: dict[str, set[str]] = {"emails": set(), "phones": set(), "name_keys": set(), "company_keys": set()}
-        for record in records:
-            for kind, values in matching.blocking_keys(record).items():
-                if kind in keys:
-                    keys[kind].update(values)
         existing_index = matching.BlockIndex()
-        for contact in contacts.match_candidates({k: sorted(v) for k, v in keys.items()}) or []:
+        for contact in fetch_candidates(contacts, records):
             existing_index.add(matching.record_from(f"c:{contact['id']}", _contact_view(contact)))
         file_index = _earlier_rows_index(session, job, records, rows[-1][0])
         updates = []
@@ -244,6 +239,38 @@ def _match_chunk(session: Session, job: Import, contacts: ContactsApi) -> None:
                                                           "step": job.step, "progress": job.progress})
     else:
         job.progress = _progress(job, "match", job.cursor)
+
+
+CANDIDATE_LIMIT = 2000          # contacts.match_candidates answers at most this many contacts
+LOOKUP_BATCH = 250
+
+
+def fetch_candidates(contacts: ContactsApi, records: list[matching.MatchRecord]) -> list[dict[str, Any]]:
+    """Existing contacts sharing a lookup key with ``records``, in batches small enough not to be truncated.
+
+    A batch whose answer reaches the service's limit is split in half and asked
+    again, so a truncated answer never hides a match (down to a single row).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    pending = [records[i:i + LOOKUP_BATCH] for i in range(0, len(records), LOOKUP_BATCH)]
+    while pending:
+        batch = pending.pop()
+        keys: dict[str, set[str]] = {"emails": set(), "phones": set(), "name_keys": set(), "company_keys": set()}
+        for record in batch:
+            for kind, values in matching.lookup_keys(record).items():
+                keys[kind].update(values)
+        if not any(keys.values()):
+            continue
+        answer = contacts.match_candidates({k: sorted(v) for k, v in keys.items()}) or []
+        if len(answer) >= CANDIDATE_LIMIT and len(batch) > 1:
+            middle = len(batch) // 2
+            pending += [batch[:middle], batch[middle:]]
+            continue
+        if len(answer) >= CANDIDATE_LIMIT:
+            log.warning("duplicate lookup truncated", extra={"row": batch[0].ref, "answer": len(answer)})
+        for contact in answer:
+            found[str(contact["id"])] = contact
+    return list(found.values())
 
 
 def _earlier_rows_index(session: Session, job: Import, records: list[matching.MatchRecord],

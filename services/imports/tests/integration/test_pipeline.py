@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from crm_shared.auth import Caller
 from crm_shared.errors import Conflict, ValidationFailed
-from imports import jobs, pipeline, scan
+from imports import jobs, matching, pipeline, scan
 from imports.models import DuplicateScan, Import, ImportRow
 from tests.fakes import FakeContacts
 
@@ -48,7 +48,7 @@ def test_full_run_with_every_match_type_and_decisions(db_session, contacts):
                                    phone=phone, company="Acme")
                 for kind, first, phone in (("exact", "Anna", "+15550000001"), ("email", "Bert", "+15550000002"),
                                            ("phone", "Cara", "+15550000003"), ("namecomp", "Dirk", "+15550000004"),
-                                           ("fuzzy", "Elisabeth", "+15550000005"))}
+                                           ("fuzzy", "Elizabeth", "+15550000005"))}
     assert existing
     text = "\n".join([
         "Name,Email,Phone,Company,Tags",
@@ -56,7 +56,7 @@ def test_full_run_with_every_match_type_and_decisions(db_session, contacts):
         f"Bertram Other,email{u}@acme.com,,Globex,",               # 2 email 95
         f"Cy Other,cy{u}@other.com,+1 555 000 0003,,",             # 3 phone 90
         f"Dirk Stone,dirk{u}@new.com,,Acme,",                      # 4 name+company 85
-        f"Elisabet Stone,liz{u}@new.com,,Acme Inc,",               # 5 fuzzy
+        f"Liz Stone,liz{u}@new.com,,Acme Inc,",                    # 5 fuzzy
         f"New Person,new{u}@new.com,,Initech,",                    # 6 create
         f"New Person,new{u}@new.com,,Initech,",                    # 7 in-file exact duplicate of row 6
         "Bad Email,not-an-email,,,",                              # 8 invalid
@@ -125,6 +125,19 @@ def test_each_step_is_idempotent_when_repeated_after_a_crash(db_session, contact
     job = db_session.get(Import, import_id)
     assert job.summary["imported"] == 30 and job.summary["failed"] == 0
     assert len([c for c in contacts.contacts.values() if c.get("import_id") == import_id]) == 30
+
+
+def test_candidate_lookup_splits_answers_that_reach_the_limit(monkeypatch):
+    contacts = FakeContacts()
+    for i in range(30):
+        contacts.add(first_name="Common", last_name="Name", email=f"c{i}@x.com")
+    target = contacts.add(first_name="Rare", last_name="Person", email="rare@x.com")
+    monkeypatch.setattr(pipeline, "CANDIDATE_LIMIT", 10)
+    records = [matching.record_from(str(i), {"first_name": "Common", "last_name": "Name", "email": f"n{i}@y.com"})
+               for i in range(3)] + [matching.record_from("9", {"first_name": "Rare", "last_name": "Person",
+                                                                 "email": "rare@x.com"})]
+    found = pipeline.fetch_candidates(contacts, records)
+    assert target in {c["id"] for c in found}
 
 
 def test_stale_run_token_and_cancel_stop_the_chain(db_session, contacts):

@@ -97,3 +97,11 @@ def test_database_groups_join_pairs_transitively():
     assert len(groups) == 1
     assert sorted(groups[0]["contact_ids"]) == ["1", "2", "3"]
     assert (groups[0]["match_type"], groups[0]["confidence"]) == ("email", 95)
+
+
+def test_lookup_keys_carry_name_variants_but_no_company():
+    keys = matching.lookup_keys(rec("a", first_name="Bob", last_name="Smith", email="b@x.com", company="Acme"))
+    assert {"bob smith", "robert smith", "smith bob"} <= set(keys["name_keys"])
+    assert keys["company_keys"] == [] and keys["emails"] == ["b@x.com"]
+    full = matching.lookup_keys(rec("b", first_name="Robert", last_name="Smith"))
+    assert "bob smith" in full["name_keys"]
