@@ -74,6 +74,7 @@ class System:
             pid = int(self.pid_file(name).read_text())
         except (FileNotFoundError, ValueError):
             return None
+        self._reap(pid)  # a child of ours that died is a zombie until reaped
         try:
             os.kill(pid, 0)
         except ProcessLookupError:
