@@ -171,15 +171,16 @@ class RefreshResult:
 
 
 def refresh_segment(session: Session, segment: Segment, now: datetime | None = None) -> RefreshResult:
-    """Recompute a dynamic segment over the whole projection in three set-based statements."""
+    """Recompute a dynamic segment over the whole projection in one set-based statement."""
     result = RefreshResult(segment.id)
     if segment.kind != "dynamic" or not segment.criteria:
         return result
     select_sql, params = _compiled(compile_criteria(segment.criteria, now))
     params.update(seg_id=segment.id, seg_name=segment.name, occurred_at=datetime.now(UTC).isoformat())
-    conn = session.connection()
-    joined = conn.exec_driver_sql(f"""
-        WITH q AS ({select_sql}),
+    not_qualifying = "NOT EXISTS (SELECT 1 FROM q WHERE q.contact_id = m.contact_id)"
+    # One statement: the criteria scan the projection once; the three changes touch disjoint rows.
+    row = session.connection().exec_driver_sql(f"""
+        WITH q AS MATERIALIZED ({select_sql}),
         cand AS (SELECT q.contact_id FROM q LEFT JOIN segment_members m
                    ON m.segment_id = %(seg_id)s AND m.contact_id = q.contact_id
                  WHERE m.contact_id IS NULL OR m.qualifies IS FALSE),
@@ -187,26 +188,19 @@ def refresh_segment(session: Session, segment: Segment, now: datetime | None = N
                SELECT %(seg_id)s, contact_id, false, true, now(), now() FROM cand
                ON CONFLICT (segment_id, contact_id) DO UPDATE SET qualifies = true, updated_at = now()
                RETURNING contact_id, manual, CASE WHEN xmax = 0 THEN 'joined' ELSE 'qualifies' END AS change),
-        ev AS ({_EVENT_SQL.format(source="up")})
-        SELECT count(*) FILTER (WHERE change = 'joined'), count(*) FILTER (WHERE change = 'qualifies') FROM up
+        gone AS (DELETE FROM segment_members m
+                 WHERE m.segment_id = %(seg_id)s AND m.manual IS FALSE AND {not_qualifying}
+                 RETURNING m.contact_id, m.manual, 'left' AS change),
+        flip AS (UPDATE segment_members m SET qualifies = false, updated_at = now()
+                 WHERE m.segment_id = %(seg_id)s AND m.manual IS TRUE AND m.qualifies IS TRUE AND {not_qualifying}
+                 RETURNING m.contact_id, m.manual, 'no_longer_qualifies' AS change),
+        changes AS (SELECT * FROM up UNION ALL SELECT * FROM gone UNION ALL SELECT * FROM flip),
+        ev AS ({_EVENT_SQL.format(source="changes")})
+        SELECT count(*) FILTER (WHERE change = 'joined'), count(*) FILTER (WHERE change = 'left'),
+               count(*) FILTER (WHERE change = 'qualifies'), count(*) FILTER (WHERE change = 'no_longer_qualifies')
+        FROM changes
     """, params).one()
-    result.joined, result.requalified = joined[0], joined[1]
-    not_qualifying = f"NOT EXISTS (SELECT 1 FROM ({select_sql}) q WHERE q.contact_id = m.contact_id)"
-    result.left = conn.exec_driver_sql(f"""
-        WITH gone AS (DELETE FROM segment_members m
-                      WHERE m.segment_id = %(seg_id)s AND m.manual IS FALSE AND {not_qualifying}
-                      RETURNING m.contact_id, m.manual, 'left' AS change),
-        ev AS ({_EVENT_SQL.format(source="gone")})
-        SELECT count(*) FROM gone
-    """, params).scalar_one()
-    result.disqualified = conn.exec_driver_sql(f"""
-        WITH flip AS (UPDATE segment_members m SET qualifies = false, updated_at = now()
-                      WHERE m.segment_id = %(seg_id)s AND m.manual IS TRUE AND m.qualifies IS TRUE
-                        AND {not_qualifying}
-                      RETURNING m.contact_id, m.manual, 'no_longer_qualifies' AS change),
-        ev AS ({_EVENT_SQL.format(source="flip")})
-        SELECT count(*) FROM flip
-    """, params).scalar_one()
+    result.joined, result.left, result.requalified, result.disqualified = row
     session.execute(sa.update(Segment).where(Segment.id == segment.id).values(refreshed_at=sa.func.now()))
     return result
 

@@ -4,8 +4,8 @@ The semantics are those of ``crm_shared.criteria.matches`` (case-insensitive
 text, missing values satisfying only the negative operators, role classes on
 ``position``), so a preview count, a full refresh and the per-contact update
 all agree with the Python evaluator that scoring uses. Every value is a bound
-parameter. Each condition is made two-valued with ``coalesce``: positive
-operators are false on NULL, negative ones true.
+parameter. Negative operators are made two-valued with ``coalesce`` (true
+on NULL); positive ones are left bare (NULL acts as false) so indexes apply.
 """
 from __future__ import annotations
 
@@ -54,11 +54,15 @@ def _raw(field: str) -> ColumnElement:
 
 
 def _value(field: str, kind: str) -> ColumnElement:
-    """The comparable value of a field for a kind, NULL when missing or unparseable."""
+    """The comparable value of a field for a kind, NULL when missing or unparseable.
+
+    Projection text columns are stored trimmed with blanks as NULL, so they
+    need only ``lower()``; custom field text gets the full treatment.
+    """
     raw = _raw(field)
     custom = field.startswith(c.CUSTOM_PREFIX)
     if kind == c.TEXT:
-        return _text_value(raw)
+        return _text_value(raw) if custom else sa.func.lower(raw)
     if kind == c.LIST:
         return raw
     if kind == c.NUMBER:
@@ -89,7 +93,7 @@ def _exists(field: str, kind: str) -> ColumnElement[bool]:
         return sa.and_(_text_value(raw).is_not(None), node != sa.cast(sa.literal("[]"), JSONB))
     ftype = c.field_type(field)
     if ftype == c.TEXT:
-        return _text_value(raw).is_not(None)
+        return raw.is_not(None)
     if ftype == c.LIST:
         return sa.func.coalesce(sa.func.cardinality(raw), 0) > 0
     return raw.is_not(None)
@@ -156,4 +160,7 @@ def _condition(cond: Mapping[str, Any], now: datetime) -> ColumnElement[bool]:
     if op in c.NEGATIVE_OPS:
         positive = {"ne": "eq", "not_contains": "contains", "not_in": "in"}[op]
         return sa.func.coalesce(sa.not_(_positive(field, kind, positive, expected, now)), sa.true())
-    return sa.func.coalesce(_positive(field, kind, op, expected, now), sa.false())
+    # Positive conditions stay bare so the planner can use indexes: a NULL is
+    # already false wherever they appear (AND/OR in WHERE, bool() of a column),
+    # since the only NOT in a compiled tree wraps them in coalesce above.
+    return _positive(field, kind, op, expected, now)
