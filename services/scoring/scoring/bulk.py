@@ -27,7 +27,7 @@ WITH win AS (
     FROM engagement_events WHERE occurred_at >= :since AND occurred_at <= :now
     GROUP BY contact_id, type
 ), winagg AS (
-    SELECT contact_id, jsonb_object_agg(type, jsonb_build_array(n, last_at)) AS counts
+    SELECT contact_id, {counts} AS counts
     FROM win GROUP BY contact_id
 ), visits AS (
     SELECT contact_id, bool_or(occurred_at - prev <= make_interval(days => :visit_days)) AS multi
@@ -43,7 +43,7 @@ WITH win AS (
     SELECT contact_id, max(occurred_at) AS last_active FROM engagement_events
     WHERE type = ANY(:active_types) AND occurred_at <= :now GROUP BY contact_id
 )
-SELECT p.contact_id, p.created_at, p.stage, {fields} AS attrs,
+SELECT p.contact_id, p.created_at, p.stage, {fields},
        w.counts, coalesce(v.multi, false) AS multi, coalesce(sp.n, 0) AS spike_n, a.last_active,
        s.score AS old_score, s.fit AS old_fit, s.engagement AS old_engagement, s.model_version AS old_version
 FROM contact_profiles p
@@ -55,9 +55,16 @@ LEFT JOIN scores s ON s.contact_id = p.contact_id
 """
 
 
-def _fields_sql() -> str:
+def _fields_sql(quick: bool) -> str:
+    """Only position and industry for the seed 000 model; the weighted model reads more attributes."""
+    if quick:
+        return "p.attrs->>'position' AS position, p.attrs->>'industry' AS industry"
     pairs = ", ".join(f"'{f}', p.attrs->'{f}'" for f in engine.PROFILE_FIELDS if f not in ("stage", "created_at"))
-    return f"jsonb_build_object({pairs})"
+    return f"jsonb_build_object({pairs}) AS attrs"
+
+
+def _counts_sql(quick: bool) -> str:
+    return "jsonb_object_agg(type, n)" if quick else "jsonb_object_agg(type, jsonb_build_array(n, last_at))"
 
 
 def _aggregates(row: Any) -> engine.Aggregates:
@@ -91,21 +98,27 @@ def rescore_all(db: Session, reason: str, now: datetime | None = None,
     seen = changed = version_only = 0
     pending: list[dict[str, Any]] = []
     compute_s = 0.0
-    result = conn.execute(sa.text(AGGREGATE_SQL.format(fields=_fields_sql()))
+    quick = model["active_model"] == "fit_engagement"
+    sql = AGGREGATE_SQL.format(fields=_fields_sql(quick), counts=_counts_sql(quick))
+    result = conn.execute(sa.text(sql)
                           .execution_options(stream_results=True, max_row_buffer=BATCH), params)
     query_s = time.monotonic() - started
     for rows in result.partitions(BATCH):
         t0 = time.monotonic()
         for row in rows:
             seen += 1
-            attrs = dict(row.attrs or {})
-            attrs["created_at"] = row.created_at
-            scored = engine.score_contact(attrs, _aggregates(row), model, now, tables)
-            old = (row.old_score, row.old_fit, row.old_engagement)
-            if old != (scored["score"], scored["fit"], scored["engagement"]):
-                pending.append({"contact_id": row.contact_id, "score": scored["score"], "fit": scored["fit"],
-                                "engagement": scored["engagement"], "engagement_level": scored["engagement_level"],
-                                "previous": row.old_score})
+            if quick:
+                score, fit, engagement, level = engine.quick_fit_engagement(
+                    row.position, row.industry, row.counts or {}, row.multi, row.spike_n, model, tables)
+            else:
+                attrs = dict(row.attrs or {})
+                attrs["created_at"] = row.created_at
+                scored = engine.score_contact(attrs, _aggregates(row), model, now, tables)
+                score, fit, engagement = scored["score"], scored["fit"], scored["engagement"]
+                level = scored["engagement_level"]
+            if (row.old_score, row.old_fit, row.old_engagement) != (score, fit, engagement):
+                pending.append({"contact_id": row.contact_id, "score": score, "fit": fit, "engagement": engagement,
+                                "engagement_level": level, "previous": row.old_score})
             elif row.old_version != version:
                 version_only += 1
         compute_s += time.monotonic() - t0

@@ -306,6 +306,31 @@ def score_weighted(attrs: dict[str, Any], agg: Aggregates, model: dict[str, Any]
     return result
 
 
+def quick_fit_engagement(position: Any, industry: Any, counts: dict[str, int], multiple_visits: bool,
+                         spike_events: int, model: dict[str, Any], tables_json: tuple[str, str]
+                         ) -> tuple[int, int, int, float]:
+    """The numbers of ``score_fit_engagement`` without the explanation: the bulk rescore's inner loop.
+
+    Must agree with ``score_fit_engagement`` (the DB integration test compares both paths).
+    """
+    fit = _tier_cached(str(position or ""), tables_json[0])["points"] + \
+        _tier_cached(str(industry or ""), tables_json[1])["points"]
+    engagement = 0
+    table = model["engagement"]
+    for event_type, n in counts.items():
+        cfg = table.get(event_type)
+        if cfg and cfg["points"]:
+            engagement += min(n, cfg["max_count"]) * cfg["points"]
+    derived = model["derived"]
+    if multiple_visits:
+        engagement += derived["multiple_visits_week"]["points"]
+    if spike_events >= derived["activity_spike"]["min_events"]:
+        engagement += derived["activity_spike"]["points"]
+    raw = fit + engagement
+    score = max(0, min(100, raw))
+    return score, fit, engagement, engagement_level(engagement, model)
+
+
 def score_contact(attrs: dict[str, Any], agg: Aggregates, model: dict[str, Any], now: datetime,
                   tables_json: tuple[str, str] | None = None) -> dict[str, Any]:
     """The active model's score: ``{score, fit, engagement, engagement_level, breakdown, model}``."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 RULE_TICK_SECONDS = float(os.environ.get("CRM_SCORING_RULE_TICK_SECONDS", "10"))
 RESCORE_CHECK_SECONDS = float(os.environ.get("CRM_SCORING_RESCORE_CHECK_SECONDS", "60"))
 ACTION_TIMEOUT = 15
+HOT_DETAIL_LIMIT = 1000
 RESCORE_LOCK = 0x5C0_2E  # pg advisory lock: one full rescore at a time across instances
 RULES_LOCK = 0x5C0_2F
 
@@ -272,22 +274,29 @@ class ScoringService(ServiceBase):
         if not got:
             self.db.rollback()
             return {"skipped": "another full rescore is running"}
-        changed_ids: list[str] = []
+        crossed: list[tuple[str, int]] = []
         threshold = operations.current_model(self.db)[1]["hot_threshold"]
-        result = bulk.rescore_all(self.db, reason, on_changed=lambda rows: changed_ids.extend(
-            r["contact_id"] for r in rows if (r["previous"] or 0) < threshold <= r["score"]))
+        result = bulk.rescore_all(self.db, reason, on_changed=lambda rows: crossed.extend(
+            (r["contact_id"], r["score"]) for r in rows if (r["previous"] or 0) < threshold <= r["score"]))
         self.db.merge(JobRun(name="rescore_all", last_run_at=datetime.now(UTC), result=result))
         self.db.commit()
-        for contact_id in changed_ids:
+        model = operations.current_model(self.db)[1]
+        for n, (contact_id, new_score) in enumerate(crossed):
             profile = operations.profile_or_none(self.db, contact_id)
-            if profile is not None:
-                computed = operations.compute(self.db, profile, operations.current_model(self.db)[1],
-                                              datetime.now(UTC))
+            if profile is None:
+                continue
+            if n < HOT_DETAIL_LIMIT:
+                computed = operations.compute(self.db, profile, model, datetime.now(UTC))
                 computed["previous"] = None
                 self._maybe_hot(profile, computed)
+            else:  # a mass crossing (e.g. a new model): the alert's signals are computed when it is read
+                self._publish("hot_lead_detected", {"contact_id": contact_id, "score": new_score, "urgency": "48h",
+                                                    "signals": []})
         self.db.commit()
+        started = time.monotonic()
         while self.outbox.flush():
             pass
+        result["publish_seconds"] = round(time.monotonic() - started, 2)
         return result
 
     @timer(interval=RESCORE_CHECK_SECONDS)

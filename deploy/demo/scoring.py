@@ -1,0 +1,118 @@
+"""Demo engagement and automation rules: real events behind the scores and hot-lead alerts.
+
+Runs after the contacts part (ORDER 30). David Thompson and Sarah Johnson get
+the buying signals of seed 000's Hot Lead Alert panel (demo request yesterday,
+pricing page 8x this week, activity spike); other contacts get a varied,
+deterministic mix of opens, clicks, visits and webinars. Loading twice changes
+nothing: every event carries a fixed idempotency key and rules are matched by name.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from crm_shared.rpc import RpcClient
+
+ORDER = 30
+
+HOT = {
+    "d.thompson@futuretech.net": [("demo_requested", {"days": 1}, {"element": "demo-request"}),
+                                  ("webinar_attended", {"days": 9}, {"webinar": "Grid analytics live"})]
+    + [("pricing_page_visited", {"hours": h}, {"url": "/pricing"}) for h in (2, 5, 9, 20, 30, 44, 70, 120)],
+    "sarah.johnson@techcorp.com": [("demo_scheduled", {"days": 2}, {"when": "next Tuesday"}),
+                                   ("whitepaper_downloaded", {"days": 6}, {"title": "Security at scale"}),
+                                   ("email_clicked", {"hours": 20}, {"url": "/enterprise"}),
+                                   ("email_opened", {"hours": 21}, {})]
+    + [("pricing_page_visited", {"hours": h}, {"url": "/pricing"}) for h in (3, 12, 26, 40, 96)],
+    "m.chen@innovatetech.io": [("demo_scheduled", {"days": 7}, {}), ("email_opened", {"days": 8}, {})],
+    "emily.r@growthco.com": [("email_opened", {"days": 12}, {}), ("email_clicked", {"days": 12}, {}),
+                             ("subscribed", {"days": 40}, {"list": "newsletter"})],
+}
+COMMON = [("email_opened", 5), ("email_clicked", 3), ("page_visited", 4), ("webinar_attended", 1),
+          ("whitepaper_downloaded", 1), ("pricing_page_visited", 1), ("subscribed", 1), ("demo_requested", 0.3)]
+
+RULES: list[dict[str, Any]] = [
+    {"name": "New lead needs outreach",
+     "description": "Seed 003 example: untouched for 24 h, from a website form or a trade show.",
+     "trigger": {"type": "time_since_event", "event": "last_activity", "hours": 24},
+     "criteria": {"all": [{"field": "stage", "op": "eq", "value": "New"},
+                          {"any": [{"field": "channel", "op": "eq", "value": "Web Form"},
+                                   {"field": "channel", "op": "eq", "value": "Event"}]}]},
+     "actions": [{"type": "set_stage", "stage": "Nurturing"},
+                 {"type": "create_follow_up", "follow_up_type": "email", "title": "Send the welcome email",
+                  "due_in_hours": 24, "priority": "high"}],
+     "priority": "high", "blocking": False, "mode": {"type": "one_time"}},
+    {"name": "Demo request: book the demo",
+     "trigger": {"type": "event", "event_types": ["demo_requested"]},
+     "actions": [{"type": "create_follow_up", "follow_up_type": "call", "title": "Schedule the requested demo",
+                  "due_in_hours": 24, "priority": "urgent"},
+                 {"type": "notify_owner", "message": "Demo requested: schedule it within 24 hours"}],
+     "priority": 2, "blocking": False, "mode": {"type": "periodic", "every_minutes": 1440}},
+    {"name": "Tag pricing page interest",
+     "trigger": {"type": "event", "event_types": ["pricing_page_visited"]},
+     "actions": [{"type": "add_tag", "tags": ["Pricing Interest"]}],
+     "priority": 5, "blocking": False, "mode": {"type": "one_time"}},
+    {"name": "Weekly nurture review",
+     "description": "Every Tuesday at 10:00 UTC: low-engagement nurturing leads get a tag for the review.",
+     "trigger": {"type": "schedule", "weekday": 1, "at": "10:00"},
+     "criteria": {"all": [{"field": "stage", "op": "eq", "value": "Nurturing"},
+                          {"field": "engagement_level", "op": "lt", "value": 20}]},
+     "actions": [{"type": "add_tag", "tags": ["Needs Nurture"]}],
+     "priority": 6, "blocking": False, "mode": {"type": "periodic"}},
+    {"name": "Cold lead re-engagement cycle",
+     "description": "Seed 003 in-cycle example: a nurture email every 3 days for 2 weeks.",
+     "trigger": {"type": "stage_change", "to": "Cold Lead"},
+     "actions": [{"type": "create_follow_up", "follow_up_type": "email", "title": "Re-engagement email",
+                  "due_in_hours": 0, "priority": "medium"}],
+     "priority": 7, "blocking": False, "mode": {"type": "in_cycle", "every_minutes": 4320, "for_days": 14}},
+]
+
+
+def _rng(email: str) -> random.Random:
+    return random.Random(int(hashlib.sha256(email.encode()).hexdigest()[:12], 16))
+
+
+def _events_for(email: str, now: datetime) -> list[tuple[str, datetime, dict[str, Any]]]:
+    if email in HOT:
+        return [(kind, now - timedelta(**delta), props) for kind, delta, props in HOT[email]]
+    rng = _rng(email)
+    if rng.random() < 0.45:
+        return []
+    events = []
+    for kind, mean in COMMON:
+        for _ in range(int(rng.expovariate(1 / mean)) if mean >= 1 else int(rng.random() < mean)):
+            props = {"url": rng.choice(["/blog/grid", "/product", "/case-studies"])} if kind == "page_visited" else {}
+            events.append((kind, now - timedelta(days=rng.uniform(0, 120)), props))
+    return events[:12]
+
+
+def _contacts(rpc: RpcClient, ctx: dict) -> list[dict[str, Any]]:
+    items, after = [], None
+    while True:
+        page = rpc.call("contacts", "iter_contacts", after_id=after, limit=1000, context=ctx)
+        items += page["items"]
+        after = page.get("next_after_id")
+        if not after:
+            return items
+
+
+def load(rpc: RpcClient, context: dict) -> None:
+    ctx = context["system_context"]
+    rpc.call("scoring", "rebuild_projection", context=ctx, timeout=600)
+    existing = {r["name"] for r in rpc.call("scoring", "list_rules", 1, 200, context=ctx)["items"]}
+    for rule in RULES:
+        if rule["name"] not in existing:
+            rpc.call("scoring", "create_rule", rule, context={**ctx, "idempotency_key": f"demo-rule:{rule['name']}"})
+    now = datetime.now(UTC)
+    recorded = 0
+    for contact in _contacts(rpc, ctx):
+        email = str(contact.get("email") or "").lower()
+        for n, (kind, at, props) in enumerate(_events_for(email, now)):
+            key = f"demo-event:{email}:{n}"
+            rpc.call("scoring", "record_engagement",
+                     {"contact_id": contact["id"], "type": kind, "occurred_at": at.isoformat(), "properties": props},
+                     context={**ctx, "idempotency_key": key})
+            recorded += 1
+    print(f"demo data: {recorded} engagement events, {len(RULES)} rules", flush=True)
