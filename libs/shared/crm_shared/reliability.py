@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import os
+import threading
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -179,8 +180,15 @@ class OutboxRelay:
     def __init__(self, engine: Engine, uri: str | None = None):
         self.engine = engine
         self.publisher = ConfirmingPublisher(uri or amqp_uri())
+        # one publisher connection: concurrent flushes (timer + worker teardowns) take turns on it,
+        # otherwise eventlet raises "second simultaneous read" and rows wait for the next tick
+        self._lock = threading.Lock()
 
     def flush(self, limit: int = 500) -> int:
+        with self._lock:
+            return self._flush(limit)
+
+    def _flush(self, limit: int) -> int:
         published = 0
         with self.engine.begin() as conn:
             rows = conn.execute(
