@@ -34,7 +34,7 @@ def test_worker_killed_mid_commit_resumes_and_stores_each_row_once(crm_system, a
     rows = 240
     letters = str.maketrans("0123456789", "abcdefghij")
     lines = ["Name,Email,Phone"] + [f"Crash {str(i).translate(letters)}son,crash{i}-{u}@example.com,"
-                                    f"+1 415 555 {i:04d}" for i in range(rows)]
+                                    f"+1 212 555 9{i:03d}" for i in range(rows)]
     lines.append(f"Bad Row,not-an-email-{u},")
     try:
         restart_worker(crm_system, CRM_IMPORT_PAUSE_AT="after_import_batch", CRM_IMPORT_PAUSE_FILE=str(marker),

@@ -107,3 +107,20 @@ def test_first_and_last_name_columns_and_comma_names():
     result = validation.validate_row(headers, ["Mary Ann", "Smith", "m@example.com"], mapping.auto_map(headers))
     assert (result.fields["first_name"], result.fields["last_name"]) == ("Mary Ann", "Smith")
     assert validation.split_name("Doe, John") == ("John", "Doe")
+
+
+@pytest.mark.parametrize("raw", ["john@example.com", " John.Doe+tag@Sub.Example.co.uk ", "a_b-c@x-y.io",
+                                 "o'neil@example.ie", "x@localhost", "a..b@example.com", "a@-x.com",
+                                 "jörg@example.de", "a@example.c", "\"quoted\"@example.com", "a@b@c.com"])
+def test_fast_email_path_agrees_with_email_validator(raw):
+    from crm_shared import validators as v
+
+    try:
+        expected = v.validate_email_address(raw)
+    except v.FieldError:
+        expected = None
+    fast = validation._plain_email(raw)
+    assert fast is None or fast == expected
+    headers = ["Name", "Email"]
+    result = validation.validate_row(headers, ["Ann Lee", raw], mapping.auto_map(headers))
+    assert result.fields.get("email") == expected
