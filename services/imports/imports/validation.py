@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
 from crm_shared import validators as v
 
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+"
@@ -44,6 +46,8 @@ def _plain_email(raw: str | None) -> str | None:
         return None
     local, _, domain = text.partition("@")
     if len(local) > 64 or not _PLAIN_EMAIL.match(text) or any(len(label) > 63 for label in domain.split(".")):
+        return None
+    if any(domain == d or domain.endswith("." + d) for d in SPECIAL_USE_DOMAIN_NAMES):
         return None
     return text
 
