@@ -315,7 +315,7 @@ def delete_template(session: Session, caller: Caller, template_id: str) -> dict[
 
 
 # -- members ---------------------------------------------------------------
-def _ids(contact_ids: Any, field: str = "contact_ids") -> list[str]:
+def clean_ids(contact_ids: Any, field: str = "contact_ids") -> list[str]:
     if not isinstance(contact_ids, list) or not contact_ids:
         raise _fail(field, "a non-empty list of contact ids")
     if len(contact_ids) > MAX_MEMBERS_PER_CALL:
@@ -335,7 +335,7 @@ def add_members(session: Session, caller: Caller, segment_id: str, contact_ids: 
     ``known`` are the ids the caller verified exist (projection or contacts service).
     """
     caller.require(*ADDERS)
-    ids = _ids(contact_ids)
+    ids = clean_ids(contact_ids)
     segment = _get(session, segment_id)
     missing = [i for i in ids if i not in known]
     wanted = [i for i in ids if i in known]
@@ -379,7 +379,7 @@ def remove_members(session: Session, caller: Caller, segment_id: str,
     membership: only the manual flag goes. Sales remove only what they added.
     """
     caller.require(*ADDERS)
-    ids = _ids(contact_ids)
+    ids = clean_ids(contact_ids)
     segment = _get(session, segment_id)
     rows = {r.contact_id: r for r in session.execute(
         sa.select(M).where(M.c.segment_id == segment.id, M.c.contact_id.in_(ids)).with_for_update())}

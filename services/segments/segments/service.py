@@ -121,7 +121,7 @@ class SegmentsService(ServiceBase):
         stored = load_idempotent_result(self.db, self.ctx.idempotency_key, scope)
         if stored is not None:
             return stored
-        ids = operations._ids(contact_ids)
+        ids = operations.clean_ids(contact_ids)
         known = sync.ensure_known(self.db, self.contacts, ids)
         result, _ = operations.add_members(self.db, caller, segment_id, ids, known)
         store_idempotent_result(self.db, self.ctx.idempotency_key, scope, result)

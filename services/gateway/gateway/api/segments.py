@@ -69,18 +69,18 @@ class SegmentListQuery(PageQuery):
     kind = fields.String(validate=validate.OneOf(["dynamic", "static"]))
 
 
-class PreviewIn(Schema):
+class SegmentPreviewIn(Schema):
     criteria = fields.Dict(required=True)
     sample_size = fields.Integer(load_default=10, validate=validate.Range(min=0, max=50))
 
 
-class PreviewOut(Schema):
+class SegmentPreviewOut(Schema):
     count = fields.Integer()
     sample = fields.List(fields.Dict())
     criteria = fields.Dict()
 
 
-class TemplateIn(Schema):
+class SegmentTemplateIn(Schema):
     name = fields.String(validate=validate.Length(min=1, max=100))
     description = fields.String(validate=validate.Length(max=500))
     color = fields.String(validate=validate.Regexp(r"^#[0-9A-Fa-f]{6}$", error="a hex colour like #2563EB"))
@@ -95,12 +95,12 @@ class TemplateIn(Schema):
             raise ValidationError("required", "name")
 
 
-class SaveAsTemplateIn(Schema):
+class SegmentSaveAsTemplateIn(Schema):
     name = fields.String(validate=validate.Length(min=1, max=100))
     description = fields.String(validate=validate.Length(max=500))
 
 
-class MembersIn(Schema):
+class SegmentMembersIn(Schema):
     contact_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)),
                               validate=validate.Length(min=1, max=FILTER_LIMIT))
     filters = fields.Dict()
@@ -111,12 +111,12 @@ class MembersIn(Schema):
             raise ValidationError("give either contact_ids or filters (a contact-list filter)", "contact_ids")
 
 
-class MembersOutIn(Schema):
+class SegmentMembersOutIn(Schema):
     contact_ids = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True,
                               validate=validate.Length(min=1, max=FILTER_LIMIT))
 
 
-class MembersQuery(PageQuery):
+class SegmentMembersQuery(PageQuery):
     manual = fields.Boolean()
     qualifies = fields.Boolean()
 
@@ -149,10 +149,10 @@ def create_segment():
 
 @bp.post("/segments/preview")
 @require(*READ)
-@doc("Count and sample of contacts meeting criteria, before saving", body=PreviewIn, response=PreviewOut,
+@doc("Count and sample of contacts meeting criteria, before saving", body=SegmentPreviewIn, response=SegmentPreviewOut,
      tags=["segments"])
 def preview():
-    body = load_body(PreviewIn)
+    body = load_body(SegmentPreviewIn)
     return jsonify(call("segments", "preview", body["criteria"], body["sample_size"], timeout=LONG))
 
 
@@ -180,9 +180,9 @@ def list_templates():
 
 @bp.post("/segments/templates")
 @require(*MARKETING)
-@doc("Save criteria (or a segment's criteria) as a template", body=TemplateIn, status=201, tags=["segments"])
+@doc("Save criteria (or a segment's criteria) as a template", body=SegmentTemplateIn, status=201, tags=["segments"])
 def save_template():
-    return jsonify(call("segments", "save_template", load_body(TemplateIn))), 201
+    return jsonify(call("segments", "save_template", load_body(SegmentTemplateIn))), 201
 
 
 @bp.delete("/segments/templates/<template_id>")
@@ -224,27 +224,27 @@ def refresh_segment(segment_id: str):
 
 @bp.post("/segments/<segment_id>/save-as-template")
 @require(*MARKETING)
-@doc("Save this segment's criteria as a template", body=SaveAsTemplateIn, status=201, tags=["segments"])
+@doc("Save this segment's criteria as a template", body=SegmentSaveAsTemplateIn, status=201, tags=["segments"])
 def save_as_template(segment_id: str):
-    body = load_body(SaveAsTemplateIn)
+    body = load_body(SegmentSaveAsTemplateIn)
     return jsonify(call("segments", "save_template", {**body, "segment_id": segment_id})), 201
 
 
 @bp.get("/segments/<segment_id>/members")
 @require(*READ)
-@doc("Members with manual/qualifies flags and added/updated dates", query=MembersQuery, tags=["segments"])
+@doc("Members with manual/qualifies flags and added/updated dates", query=SegmentMembersQuery, tags=["segments"])
 def list_members(segment_id: str):
-    query = load_query(MembersQuery)
+    query = load_query(SegmentMembersQuery)
     return jsonify(call("segments", "list_members", segment_id, query["page"], query["per_page"],
                         query.get("manual"), query.get("qualifies")))
 
 
 @bp.post("/segments/<segment_id>/members")
 @require(*WRITE)
-@doc("Add contacts by hand: ids, or every contact a contact-list filter selects", body=MembersIn,
+@doc("Add contacts by hand: ids, or every contact a contact-list filter selects", body=SegmentMembersIn,
      tags=["segments"])
 def add_members(segment_id: str):
-    body = load_body(MembersIn)
+    body = load_body(SegmentMembersIn)
     ids = body.get("contact_ids")
     if ids is None:
         call("segments", "get_segment", segment_id)  # 404 before resolving a large filter
@@ -257,9 +257,9 @@ def add_members(segment_id: str):
 
 @bp.delete("/segments/<segment_id>/members")
 @require(*WRITE)
-@doc("Remove manual additions (the only kind that can be removed)", body=MembersOutIn, tags=["segments"])
+@doc("Remove manual additions (the only kind that can be removed)", body=SegmentMembersOutIn, tags=["segments"])
 def remove_members(segment_id: str):
-    body = load_body(MembersOutIn)
+    body = load_body(SegmentMembersOutIn)
     return jsonify(call("segments", "remove_members", segment_id, body["contact_ids"]))
 
 
