@@ -96,6 +96,9 @@ def bulk_load(url: str, n: int, owners: list[str], seed: int = 11) -> None:
 
     from contacts import rules
 
+    import psycopg2.extensions
+
+    psycopg2.extensions.set_wait_callback(None)  # COPY needs a blocking connection (no green wait callback)
     rng = random.Random(seed)
     sa_url = make_url(url)
     conn = psycopg2.connect(host=sa_url.host, port=sa_url.port or 5432, user=sa_url.username,

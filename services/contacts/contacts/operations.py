@@ -35,6 +35,7 @@ LIST_FILTERS = ("q", "stage", "company", "score_min", "score_max", "channel", "t
                 "created_from", "created_to", "segment_id", "import_id", "inactive_days", "inactive", "ids",
                 "company_id", "unsubscribed")
 TRIGRAM_THRESHOLD = 0.4
+COUNT_CAP = 10000
 KPI_CACHE_SECONDS = 30.0
 EXPORT_HOURLY_QUOTA = 20
 _kpi_cache: dict[str, tuple[float, dict[str, Any]]] = {}
@@ -128,14 +129,7 @@ def filter_conditions(session: Session, parsed: dict[str, Any]) -> list[Any]:
     """SQL conditions for parsed filters (``segment_id`` must already be resolved into ``ids``)."""
     conds: list[Any] = []
     if parsed.get("q"):
-        q = parsed["q"]
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        like = Contact.search_text.ilike(f"%{escaped}%")
-        if len(q) >= 4:
-            session.execute(sa.text(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}"))
-            conds.append(sa.or_(like, sa.literal(q).op("<%")(Contact.search_text)))
-        else:
-            conds.append(like)
+        conds.append(_search_condition(session, parsed["q"], fuzzy=parsed.get("fuzzy", False)))
     if parsed.get("stage"):
         conds.append(Contact.stage.in_(parsed["stage"]))
     if parsed.get("channel"):
@@ -168,6 +162,37 @@ def filter_conditions(session: Session, parsed: dict[str, Any]) -> list[Any]:
     if "unsubscribed" in parsed:
         conds.append(Contact.unsubscribed.is_(parsed["unsubscribed"]))
     return conds
+
+
+def _search_condition(session: Session, q: str, fuzzy: bool) -> Any:
+    """Substring match on ``search_text``; with ``fuzzy``, trigram word similarity (typos) instead."""
+    if fuzzy:
+        session.execute(sa.text(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}"))
+        return sa.literal(q).op("<%")(Contact.search_text)
+    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return Contact.search_text.ilike(f"%{escaped}%")
+
+
+def search_conditions(session: Session, parsed: dict[str, Any]) -> list[Any]:
+    """Conditions for the filters; a search term with no exact hit is retried typo-tolerantly.
+
+    The substring match is cheap on the trigram index; word similarity has to
+    recheck every candidate, so it only runs when the exact match found nothing
+    (terms of 4+ characters, where a typo still leaves shared trigrams).
+    """
+    conds = filter_conditions(session, parsed)
+    q = parsed.get("q")
+    exact_hit = sa.select(sa.literal(1)).select_from(Contact).where(*conds).limit(1)
+    if q and len(q) >= 4 and session.scalar(exact_hit) is None:
+        conds = filter_conditions(session, {**parsed, "fuzzy": True})
+    return conds
+
+
+def capped_count(session: Session, conds: list[Any], cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """The number of matches, counting at most ``cap`` (a broad search never counts a million rows)."""
+    inner = sa.select(sa.literal(1)).select_from(Contact).where(*conds).limit(cap + 1).subquery()
+    total = session.scalar(sa.select(sa.func.count()).select_from(inner))
+    return min(total, cap), total > cap
 
 
 def order_by(sort: str | None) -> list[Any]:
@@ -322,17 +347,18 @@ class ContactOps:
              sort: str | None = None) -> dict[str, Any]:
         page = _as_int(page, "page", 1, 10**6) or 1
         per_page = _as_int(per_page, "per_page", 1, rules.PER_PAGE_MAX) or rules.PER_PAGE_DEFAULT
-        conds = filter_conditions(self.session, self._resolved(filters))
         ordering = order_by(sort)
-        total = self.session.scalar(sa.select(sa.func.count()).select_from(Contact).where(*conds))
+        conds = search_conditions(self.session, self._resolved(filters))
+        total, capped = capped_count(self.session, conds)
         rows = self.session.scalars(sa.select(Contact).where(*conds).order_by(*ordering)
                                     .offset((page - 1) * per_page).limit(per_page))
         now = datetime.now(UTC)
-        return {"items": [self.to_api(c, now) for c in rows], "total": total, "page": page, "per_page": per_page}
+        return {"items": [self.to_api(c, now) for c in rows], "total": total, "page": page, "per_page": per_page,
+                "total_capped": capped}
 
     def resolve_ids(self, filters: dict[str, Any] | None, limit: int = 10000) -> list[str]:
         limit = _as_int(limit, "limit", 1, 50000) or 10000
-        conds = filter_conditions(self.session, self._resolved(filters))
+        conds = search_conditions(self.session, self._resolved(filters))
         return list(self.session.scalars(sa.select(Contact.id).where(*conds).order_by(Contact.id).limit(limit)))
 
     def iterate(self, after_id: str | None = None, limit: int = 1000) -> dict[str, Any]:
@@ -667,9 +693,8 @@ class ContactOps:
         if done >= quota:
             raise RateLimited("hourly export quota reached, try again later",
                               {"limit": quota, "window_s": 3600})
-        parsed = self._resolved(filters)
-        conds = filter_conditions(self.session, parsed)
-        total = self.session.scalar(sa.select(sa.func.count()).select_from(Contact).where(*conds))
+        conds = search_conditions(self.session, self._resolved(filters))
+        total, _ = capped_count(self.session, conds)
         rows = self.session.scalars(sa.select(Contact).where(*conds).order_by(*order_by(sort))
                                     .limit(rules.EXPORT_MAX_ROWS))
         now = datetime.now(UTC)

@@ -176,7 +176,8 @@ def list_contacts():
     query = load_query(ContactListQuerySchema)
     result = call("contacts", "list_contacts", service_filters(query), query["page"], query["per_page"],
                   query.get("sort"))
-    return jsonify(page_envelope(result["items"], result["total"], result["page"], result["per_page"]))
+    return jsonify(page_envelope(result["items"], result["total"], result["page"], result["per_page"],
+                                 total_capped=result.get("total_capped", False)))
 
 
 @bp.post("/contacts")
