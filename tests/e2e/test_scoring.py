@@ -324,3 +324,62 @@ def test_deleted_contact_loses_its_score(admin, marketing):
     event(marketing, contact["id"], "email_opened")
     assert admin.delete(f"/api/v1/contacts/{contact['id']}").status_code in (200, 204)
     assert wait_for(lambda: marketing.get(f"/api/v1/contacts/{contact['id']}/score").status_code == 404)
+
+
+# -- engagement from the other services ----------------------------------------------------------------
+def test_messaging_facts_become_engagement(api, marketing, crm_system):
+    from crm_shared.smtp_sink import read_messages
+
+    contact = new_contact(marketing)
+    sent = marketing.post("/api/v1/emails", json={"contact_ids": [contact["id"]], "subject": "Hi {first_name}",
+                                                  "body": "See https://example.com/case-study for more."})
+    assert sent.status_code == 202, sent.text
+
+    def message():
+        return next((m for m in read_messages(crm_system.mail_dir)
+                     if contact["email"].lower() in str(m.get("To", "")).lower()), None)
+
+    mail = wait_for(message, timeout=30)
+    assert mail is not None, "the email was not sent"
+    token = str(mail["List-Unsubscribe"]).strip("<>").rsplit("/u/", 1)[1]
+    assert api.get(f"/t/o/{token}.gif").status_code == 200
+    assert api.get(f"/t/c/{token}.0", allow_redirects=False).status_code == 302
+    assert wait_for(lambda: score(marketing, contact["id"])["score"] == 15, timeout=20)  # opened 5 + clicked 10
+    call = marketing.post("/api/v1/calls", json={"contact_id": contact["id"], "purpose": "Discovery Call",
+                                                 "status": "Completed", "duration_s": 600})
+    assert call.status_code == 201, call.text
+    marketing.post("/api/v1/calls", json={"contact_id": contact["id"], "purpose": "Follow-up Call",
+                                          "status": "No Answer"})
+    assert wait_for(lambda: score(marketing, contact["id"])["score"] == 25, timeout=20)  # a completed call +10
+
+    def types() -> set[str]:
+        items = marketing.get(f"/api/v1/contacts/{contact['id']}/engagement-events").json()["items"]
+        return {(i["type"], i["source"]) for i in items}
+
+    assert wait_for(lambda: {("email_sent", "messaging"), ("email_opened", "messaging"),
+                             ("email_clicked", "messaging"), ("call_logged", "messaging"),
+                             ("call_attempted", "messaging")} <= types(), timeout=20), types()
+    assert marketing.post(f"/api/v1/contacts/{contact['id']}/unsubscribe", json={}).status_code in (200, 201)
+    assert wait_for(lambda: score(marketing, contact["id"])["score"] == 15, timeout=20)  # unsubscribed -10
+
+
+def test_form_data_from_imports_becomes_engagement(marketing, crm_env):
+    """imports publishes form_data_imported for rows with form answers; published here as imports would."""
+    from kombu import Connection
+
+    from crm_shared.config import amqp_uri
+    from crm_shared.reliability import event_exchange, make_envelope
+
+    contact = new_contact(marketing)
+    envelope = make_envelope("imports", "form_data_imported", {
+        "contact_id": contact["id"], "import_id": uid(),
+        "fields": {"Subscribed": "Yes", "Schedule Demo": "yes", "Biggest Challenge": "billing"}})
+    with Connection(amqp_uri()) as conn:
+        producer = conn.Producer(serializer="json")
+        for _ in range(2):  # redelivered: recorded once
+            producer.publish(envelope, exchange=event_exchange("imports"), routing_key="form_data_imported",
+                             declare=[event_exchange("imports")])
+    # form submitted +5, subscribed +10, demo scheduled +40
+    assert wait_for(lambda: score(marketing, contact["id"])["score"] == 55, timeout=20)
+    items = marketing.get(f"/api/v1/contacts/{contact['id']}/engagement-events").json()["items"]
+    assert sorted(i["type"] for i in items) == ["demo_scheduled", "form_submitted", "subscribed"]

@@ -76,6 +76,7 @@ ENGAGEMENT = {
     "page_visited": {"label": "Visited website page", "points": 0, "max_count": 0},
     "email_replied": {"label": "Replied to email", "points": 15, "max_count": 3},
     "call_logged": {"label": "Had a call", "points": 10, "max_count": 3},
+    "call_attempted": {"label": "Call attempted, no conversation", "points": 0, "max_count": 0},
     "form_submitted": {"label": "Submitted a form", "points": 5, "max_count": 1},
     "campaign_enrolled": {"label": "Enrolled in campaign", "points": 0, "max_count": 0},
     "email_sent": {"label": "Was sent an email", "points": 0, "max_count": 0},

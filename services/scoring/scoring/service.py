@@ -541,7 +541,8 @@ class ScoringService(ServiceBase):
     @reliable_handler("messaging", "call_logged")
     def on_call_logged(self, envelope: dict[str, Any]) -> None:
         d = envelope["data"]
-        self._record_from(envelope, "scoring.on_call_logged", d.get("contact_id"), "call_logged",
+        kind = "call_logged" if str(d.get("status")).lower() == "completed" else "call_attempted"
+        self._record_from(envelope, "scoring.on_call_logged", d.get("contact_id"), kind,
                           self._props(d, "call_id", "purpose", "status", "duration_s"))
 
     @reliable_handler("messaging", "campaign_enrolled")

@@ -26,12 +26,12 @@ class RuleIn(Schema):
     enabled = fields.Boolean()
 
 
-class PreviewIn(RuleIn):
+class RulePreviewIn(RuleIn):
     days = fields.Integer(load_default=30, validate=validate.Range(min=1, max=365))
     sample_size = fields.Integer(load_default=1000, validate=validate.Range(min=1, max=10000))
 
 
-class RunsQuery(PageQuery):
+class RuleRunsQuery(PageQuery):
     outcome = fields.String(validate=validate.OneOf(("success", "partial", "failed")))
 
 
@@ -52,10 +52,10 @@ def create_rule():
 
 @bp.post("/rules/preview")
 @require(*READ)
-@doc("Apply a rule to past data without acting: who it would have hit and with which actions", body=PreviewIn,
+@doc("Apply a rule to past data without acting: who it would have hit and with which actions", body=RulePreviewIn,
      tags=["rules"])
 def preview_rule():
-    body = load_body(PreviewIn)
+    body = load_body(RulePreviewIn)
     days, sample = body.pop("days"), body.pop("sample_size")
     return jsonify(call("scoring", "preview_rule", body, days, sample, timeout=60))
 
@@ -84,9 +84,9 @@ def delete_rule(rule_id: str):
 
 @bp.get("/rules/<rule_id>/runs")
 @require(*READ)
-@doc("The run log of a rule: contact, actions and outcome of each run", query=RunsQuery, tags=["rules"])
+@doc("The run log of a rule: contact, actions and outcome of each run", query=RuleRunsQuery, tags=["rules"])
 def rule_runs(rule_id: str):
-    q = load_query(RunsQuery)
+    q = load_query(RuleRunsQuery)
     return jsonify(call("scoring", "rule_runs", rule_id, q["page"], q["per_page"], q.get("outcome")))
 
 
