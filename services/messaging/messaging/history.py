@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from email.utils import make_msgid
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from messaging.calls import call_dict, follow_ups_of_calls
 from messaging.models import Call, Email
-from messaging.rules import fail, one_of
+from messaging.rules import EMAIL_STATUSES, fail, one_of
 
 HIDDEN_EMAIL_STATUSES = ("queued", "sending", "refused")
 PREVIEW = 150
@@ -84,3 +85,38 @@ def list_communications(session: Session, contact_id: str, page: int = 1, per_pa
             groups.append({"date": item["date"], "items": []})
         groups[-1]["items"].append(item["id"])
     return {"items": items, "total": total, "page": page, "per_page": per_page, "groups": groups}
+
+
+def record_email(session: Session, data: Mapping[str, Any]) -> dict[str, Any]:
+    """Log an email exchanged outside the CRM (an old mailbox, the demo data) without sending anything."""
+    contact_id = data.get("contact_id")
+    if not contact_id:
+        raise fail("contact_id", "is required")
+    direction = one_of("direction", data.get("direction") or "outbound", ("inbound", "outbound"))
+    status = one_of("status", data.get("status") or ("received" if direction == "inbound" else "sent"),
+                    EMAIL_STATUSES)
+    subject = (data.get("subject") or "").strip()
+    if not subject:
+        raise fail("subject", "is required")
+    occurred_at = data.get("occurred_at")
+    if not isinstance(occurred_at, datetime):
+        raise fail("occurred_at", "is required")
+    parent = session.get(Email, data["reply_to_email_id"]) if data.get("reply_to_email_id") else None
+    if data.get("reply_to_email_id") and parent is None:
+        raise fail("reply_to_email_id", "unknown email")
+    row = Email(contact_id=str(contact_id), direction=direction, status=status, subject=subject[:255],
+                   body=data.get("body") or "", from_email=data.get("from_email"), to_email=data.get("to_email"),
+                   template_id=data.get("template_id"), campaign_id=data.get("campaign_id"),
+                   message_id=make_msgid(domain="logged.crm"), in_reply_to=parent.message_id if parent else None,
+                   thread_id=(parent.thread_id or parent.id) if parent else None, occurred_at=occurred_at,
+                   sent_at=occurred_at if direction == "outbound" else None,
+                   delivered_at=occurred_at if status in ("delivered", "opened", "clicked", "replied") else None,
+                   opened_at=occurred_at if status in ("opened", "clicked", "replied") else None,
+                   clicked_at=occurred_at if status == "clicked" else None,
+                   replied_at=occurred_at if status == "replied" and direction == "outbound" else None,
+                   links=[], clicked_links=[])
+    session.add(row)
+    if parent is not None and parent.thread_id is None:
+        parent.thread_id = parent.id
+    session.flush()
+    return email_dict(row)

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlalchemy.orm import Session
 
 from crm_shared.auth import Caller
@@ -42,6 +42,7 @@ CHECK_AT_ENQUEUE = 1000  # up to this many recipients, contacts are looked up at
 STUCK_AFTER = timedelta(minutes=10)
 
 Emit = Callable[[str, dict[str, Any]], None]
+EmitMany = Callable[[list[tuple[str, dict[str, Any]]]], None]
 
 
 class ContactsPort(Protocol):
@@ -247,7 +248,8 @@ def prepare(claimed: list[Claimed], contacts: dict[str, dict[str, Any]], blocked
         subject, body = merge.render_message(content.subject, content.body, values)
         out = Outgoing(email_id=row.id, token=row.token, from_name=content.sender_name,
                        from_email=envelope_sender, to_email=contact["email"], subject=subject, body=body,
-                       message_id=new_message_id(domain))
+                       message_id=new_message_id(domain),
+                       reply_to=content.sender_email if content.sender_email != envelope_sender else None)
         ready.append(Outcome(row.id, "sent", out=out, contact_id=row.contact_id))
     return refused, ready
 
@@ -261,8 +263,7 @@ def smtp_connect(settings: SmtpSettings) -> smtplib.SMTP:
     return conn
 
 
-def send_chunk(batch: list[Outcome], settings: SmtpSettings, base_url: str,
-               reply_to: Mapping[str, str] | None = None) -> list[Outcome]:
+def send_chunk(batch: list[Outcome], settings: SmtpSettings, base_url: str) -> list[Outcome]:
     """Send over one SMTP connection; one recipient's failure does not stop the rest."""
     try:
         conn = smtp_connect(settings)
@@ -274,11 +275,9 @@ def send_chunk(batch: list[Outcome], settings: SmtpSettings, base_url: str,
     try:
         for item in batch:
             assert item.out is not None
-            msg, item.links = build_message(item.out, base_url)
-            if reply_to and reply_to.get(item.email_id):
-                msg["Reply-To"] = merge.header_safe(reply_to[item.email_id])
+            raw, item.links = build_message(item.out, base_url)
             try:
-                conn.send_message(msg, from_addr=settings.sender, to_addrs=[item.out.to_email])
+                conn.sendmail(settings.sender, [item.out.to_email], raw)
             except smtplib.SMTPRecipientsRefused as exc:
                 item.status, item.error = "bounced", str(exc.recipients)[:500]
             except smtplib.SMTPDataError as exc:
@@ -318,28 +317,37 @@ def _unsent_back_to_queue(batch: list[Outcome], failed_item: Outcome) -> None:
             after = True
 
 
-def record(session: Session, outcomes: list[Outcome], emit: Emit, campaign_of: Mapping[str, str | None],
+def record(session: Session, outcomes: list[Outcome], emit_many: EmitMany, campaign_of: Mapping[str, str | None],
            subjects: Mapping[str, str], template_of: Mapping[str, str | None]) -> None:
-    """Write each recipient's status (and its event) in one transaction."""
+    """Write every recipient's status, and its event, in one transaction and a few statements."""
     now = utcnow()
-    for item in outcomes:
-        values: dict[str, Any] = {"status": item.status, "error": item.error}
-        if item.status == "queued":
-            values.update(status="queued", claimed_at=None)
-        if item.out is not None and item.status in ("sent", "bounced"):
-            values.update(to_email=item.out.to_email, from_email=item.out.from_email, subject=item.out.subject,
-                          body=item.out.body, links=item.links, message_id=item.out.message_id,
-                          occurred_at=now)
-        if item.status == "sent":
-            values["sent_at"] = now
-        if item.status == "bounced":
-            values["bounced_at"] = now
-        session.execute(sa.update(Email).where(Email.id == item.email_id).values(**values))
-        if item.status in ("sent", "bounced"):
-            event = "email_sent" if item.status == "sent" else "email_bounced"
-            emit(event, {"contact_id": item.contact_id, "email_id": item.email_id,
-                         "subject": subjects.get(item.email_id, ""), "campaign_id": campaign_of.get(item.email_id),
-                         "template_id": template_of.get(item.email_id)})
+    delivered = [o for o in outcomes if o.out is not None and o.status in ("sent", "bounced")]
+    others = [o for o in outcomes if o not in delivered]
+    if delivered:
+        rows = sa.values(
+            sa.column("id", sa.String), sa.column("status", sa.String), sa.column("error", sa.Text),
+            sa.column("to_email", sa.String), sa.column("from_email", sa.String), sa.column("subject", sa.String),
+            sa.column("body", sa.Text), sa.column("links", JSONB), sa.column("message_id", sa.String),
+            sa.column("sent_at", sa.DateTime(timezone=True)), sa.column("bounced_at", sa.DateTime(timezone=True)),
+            name="v",
+        ).data([(o.email_id, o.status, o.error, o.out.to_email, o.out.from_email, o.out.subject, o.out.body,
+                 o.links, o.out.message_id, now if o.status == "sent" else None,
+                 now if o.status == "bounced" else None) for o in delivered if o.out is not None])
+        session.execute(sa.update(Email).where(Email.id == rows.c.id).values(
+            status=rows.c.status, error=sa.cast(rows.c.error, sa.Text), to_email=rows.c.to_email,
+            from_email=rows.c.from_email, subject=rows.c.subject, body=rows.c.body, links=rows.c.links,
+            message_id=rows.c.message_id, sent_at=sa.cast(rows.c.sent_at, sa.DateTime(timezone=True)),
+            bounced_at=sa.cast(rows.c.bounced_at, sa.DateTime(timezone=True)), occurred_at=now))
+    if others:
+        rows = sa.values(sa.column("id", sa.String), sa.column("status", sa.String), sa.column("error", sa.Text),
+                         name="w").data([(o.email_id, o.status, o.error) for o in others])
+        session.execute(sa.update(Email).where(Email.id == rows.c.id).values(
+            status=rows.c.status, error=sa.cast(rows.c.error, sa.Text),
+            claimed_at=sa.case((rows.c.status == "queued", sa.null()), else_=Email.claimed_at)))
+    emit_many([("email_sent" if o.status == "sent" else "email_bounced",
+                {"contact_id": o.contact_id, "email_id": o.email_id, "subject": subjects.get(o.email_id, ""),
+                 "campaign_id": campaign_of.get(o.email_id), "template_id": template_of.get(o.email_id)})
+               for o in delivered])
     session.commit()
 
 
@@ -360,7 +368,8 @@ def release(session: Session, claimed: list[Claimed]) -> None:
     session.commit()
 
 
-def process_batch(session: Session, contacts: ContactsPort, settings: SmtpSettings, base_url: str, emit: Emit,
+def process_batch(session: Session, contacts: ContactsPort, settings: SmtpSettings, base_url: str,
+                  emit_many: EmitMany,
                   limit: int = 400, chunk: int = 100, map_fn: Callable = map) -> int:
     """Claim up to ``limit`` due rows, check suppression, render and send them; returns rows handled."""
     claimed = claim(session, limit)
@@ -375,16 +384,11 @@ def process_batch(session: Session, contacts: ContactsPort, settings: SmtpSettin
         release(session, claimed)
         raise
     refused, ready = prepare(claimed, contact_map, blocked, contents, settings.sender)
-    reply_to = {}
-    for row in claimed:
-        content = contents.get(("job", row.job_id) if row.job_id else ("step", row.step_id or ""))
-        if content is not None and content.sender_email and content.sender_email != settings.sender:
-            reply_to[row.id] = content.sender_email
     batches = [ready[i:i + chunk] for i in range(0, len(ready), chunk)]
-    sent: list[Outcome] = [item for batch in map_fn(lambda b: send_chunk(b, settings, base_url, reply_to), batches)
+    sent: list[Outcome] = [item for batch in map_fn(lambda b: send_chunk(b, settings, base_url), batches)
                            for item in batch]
     by_id = {c.id: c for c in claimed}
-    record(session, refused + sent, emit,
+    record(session, refused + sent, emit_many,
            campaign_of={i: c.campaign_id for i, c in by_id.items()},
            subjects={o.email_id: o.out.subject for o in sent if o.out is not None},
            template_of={i: c.template_id for i, c in by_id.items()})

@@ -20,7 +20,9 @@ from crm_shared.auth import ADMIN, MARKETING, SALES
 from crm_shared.config import public_base_url, smtp_settings
 from crm_shared.db import Database
 from crm_shared.errors import NotFound
-from crm_shared.reliability import EventOutbox, load_idempotent_result, store_idempotent_result
+from crm_shared.events import validate_event_data
+from crm_shared.reliability import EventOutbox, load_idempotent_result, make_envelope, store_idempotent_result
+from crm_shared.reliability import outbox as outbox_table
 from crm_shared.service import Context, ServiceBase, rpc
 from messaging import calls, campaigns, history, sending, templates, tracking
 from messaging.inputs import parse_datetimes
@@ -43,6 +45,16 @@ class MessagingService(ServiceBase):
     # -- helpers ----------------------------------------------------------------
     def _emit(self, event_type: str, data: dict[str, Any]) -> None:
         self.outbox.add(self.db, event_type, data)
+
+    def _emit_many(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """Many events in one INSERT (a bulk send emits one per recipient)."""
+        if events:
+            rows = []
+            for event_type, data in events:
+                envelope = make_envelope(self.name, event_type, validate_event_data(self.name, event_type, data))
+                rows.append({"event_id": envelope["event_id"], "source": self.name, "event_type": event_type,
+                             "envelope": envelope})
+            self.db.execute(outbox_table.insert(), rows)
 
     def _once(self, scope: str, action: Callable[[], Any]) -> Any:
         """Run a mutating action at most once per idempotency key (RELIABILITY M1)."""
@@ -171,6 +183,13 @@ class MessagingService(ServiceBase):
         data = parse_datetimes(data, ("received_at",))
         return self._once("inbound", lambda: tracking.inbound(self.db, data, self._emit))
 
+    @rpc
+    def record_email(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Log an email exchanged outside the CRM (admins, the demo loader); nothing is sent."""
+        self.ctx.caller.require(ADMIN)
+        data = parse_datetimes(data, ("occurred_at",))
+        return self._once("record_email", lambda: history.record_email(self.db, data))
+
     # -- campaigns --------------------------------------------------------------
     @rpc
     def list_campaigns(self, filters: dict | None = None, page: int = 1, per_page: int = 50) -> dict[str, Any]:
@@ -292,8 +311,10 @@ class MessagingService(ServiceBase):
         pool = eventlet.GreenPool(4)
         settings, base_url = smtp_settings(), public_base_url()
         while time.monotonic() - started < SEND_BUDGET_S:
-            handled = sending.process_batch(self.db, self.contacts, settings, base_url, self._emit,
+            handled = sending.process_batch(self.db, self.contacts, settings, base_url, self._emit_many,
                                             limit=400, chunk=100, map_fn=pool.imap)
+            if handled:
+                eventlet.spawn_n(self.outbox.flush)  # publish while the next batch is sent
             if handled < 400:
                 break
 

@@ -16,8 +16,8 @@ def out(**kw):
     return Outgoing(**base)
 
 
-def parsed(msg):
-    return email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+def parsed(raw: bytes):
+    return email.message_from_bytes(raw, policy=email.policy.default)
 
 
 def test_links_are_rewritten_and_listed():
@@ -41,7 +41,7 @@ def test_pixel_unsubscribe_and_list_headers():
 def test_injection_in_subject_creates_no_header():
     subject, body = render_message("Hello {first_name}", "Hi {first_name}",
                                    {"first_name": "Eve\r\nBcc: victim@example.com"})
-    raw = build_message(out(subject=subject, body=body), "http://gw")[0].as_bytes()
+    raw = build_message(out(subject=subject, body=body), "http://gw")[0]
     msg = email.message_from_bytes(raw, policy=email.policy.default)
     assert msg["Bcc"] is None
     assert b"\nBcc:" not in raw
@@ -50,3 +50,18 @@ def test_injection_in_subject_creates_no_header():
 
 def test_extract_links_ignores_trailing_punctuation():
     assert extract_links("(see https://x.example/path).") == ["https://x.example/path"]
+
+
+def test_non_ascii_and_long_values_are_encoded_not_broken():
+    raw, _ = build_message(out(subject="Grüße, Zoë " + "x" * 1200, from_name="Jürgen", body="Ünïcode body"),
+                           "http://gw")
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 998
+    msg = parsed(raw)
+    assert str(msg["Subject"]).startswith("Grüße, Zoë x") and "Jürgen" in str(msg["From"])
+    assert "Ünïcode body" in msg.get_body(("plain",)).get_content()
+    assert msg["Bcc"] is None
+
+
+def test_reply_to_carries_the_senders_address():
+    msg = parsed(build_message(out(reply_to="sales@demo.crm"), "http://gw")[0])
+    assert msg["Reply-To"] == "sales@demo.crm" and msg["X-CRM-Email-Id"] == "e1"
