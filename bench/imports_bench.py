@@ -3,11 +3,12 @@
     .venv/bin/python bench/imports_bench.py [--rows 50000] [--existing 20000] [--keep]
 
 Starts its own isolated system (fresh RabbitMQ vhost and database prefix, free
-ports, one Celery import worker) the way the test fixtures do, loads
-``--existing`` contacts through contacts.upsert_contacts, then imports a file
+ports, one Celery import worker) the way the test fixtures do, bulk-loads
+``--existing`` contacts with the contacts benchmark's COPY loader, then imports a file
 of ``--rows`` rows with about 5% invalid rows, 10% duplicates of existing
 contacts in varied forms (case, phone format, nickname, typo, name+company)
-and 2% duplicates inside the file. It prints rows per second for each stage
+and 2% duplicates inside the file. Names come from ~3,000 first and ~25,000
+last names (with the 30 commonest English ones, so nicknames occur). It prints rows per second for each stage
 (parse+validate, match, commit), the end-to-end time from upload to the
 completed summary, the peak memory of the worker processes, and the time with
 1 and with 2 workers (two files imported at once). It asserts nothing.
@@ -43,6 +44,23 @@ WORDS = ["Acme", "Globex", "Initech", "Umbrella", "Stark", "Wayne", "Hooli", "Va
          "Cyberdyne", "Wonka", "Gringotts", "Oscorp", "Aperture", "Massive", "Dynamic", "Blue", "Green", "North"]
 
 
+_SYLLABLES = ["ka", "lo", "mi", "ra", "te", "su", "no", "vi", "da", "ke", "ri", "mo", "sa", "ne", "lu", "ta",
+              "be", "go", "ni", "pa", "ro", "si", "ve", "zo", "ha", "ja", "ol", "an", "er", "in"]
+
+
+def _pool(n: int, seed: int, minimum: int) -> list[str]:
+    """Realistically many distinct names: a real CRM has far more than 30 first and 30 last names."""
+    rng = random.Random(seed)
+    names = set()
+    while len(names) < n:
+        names.add("".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(minimum, minimum + 1))).title())
+    return sorted(names)
+
+
+FIRST = FIRST + _pool(3000, 1, 2)
+LAST = LAST + _pool(20000, 2, 2) + _pool(5000, 3, 3)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -59,11 +77,6 @@ def person(rng: random.Random, i: int, tag: str) -> dict:
     return {"first_name": first, "last_name": last, "email": f"{first}.{last}.{i}@{tag}.example.com".lower(),
             "phone": f"+1 {200 + i % 700:03d} {i // 10000 % 900 + 100:03d} {i % 10000:04d}",
             "company": company, "position": rng.choice(["CEO", "CTO", "Buyer", "Engineer", "Sales Manager"])}
-
-
-def existing_contacts(n: int, tag: str) -> list[dict]:
-    rng = random.Random(7)
-    return [person(rng, i, tag) for i in range(n)]
 
 
 def messy_file(rows: int, existing: list[dict], tag: str, seed: int) -> bytes:
@@ -97,7 +110,8 @@ def messy_file(rows: int, existing: list[dict], tag: str, seed: int) -> bytes:
                 email = email.upper()
             elif form == "phone":
                 name, email = f"{rng.choice(FIRST)} {rng.choice(LAST)}", f"other.{i}@{tag}.example.org"
-                phone = phone.replace("+1 ", "(").replace(" ", ") ", 1)
+                digits = phone[-10:]
+                phone = f"({digits[:3]}) {digits[3:6]}-{digits[6:]}"
             elif form == "nickname":
                 name, email = f"{NICK.get(e['first_name'], e['first_name'])} {e['last_name']}", f"n{i}@{tag}.io"
                 phone = ""
@@ -217,16 +231,24 @@ def main() -> int:
         system.wait_healthy(timeout=180)
         subprocess.run([sys.executable, "-m", "deploy.demo", "--only", "users"], cwd=ROOT, env=os.environ,
                        check=True, timeout=120)
-        from crm_shared.auth import system_token
-        from crm_shared.rpc import RpcClient
+        import sqlalchemy as sa
 
-        rpc = RpcClient(timeout=300)
-        token = {"auth_token": system_token("bench", ttl_seconds=7200)}
-        existing = existing_contacts(args.existing, f"e{suffix}")
+        sys.path.insert(0, str(ROOT / "bench"))
+        import contacts_bench  # the contacts developer's COPY loader, fed with many more distinct names
+
+        contacts_bench.FIRST, contacts_bench.LAST = FIRST, LAST
+
+        engine = sa.create_engine(database_url("contacts"))
+        with engine.connect() as conn:
+            owners = [r[0] for r in conn.execute(sa.text("SELECT id FROM users"))]
         started = time.monotonic()
-        for i in range(0, len(existing), 1000):
-            rpc.call("contacts", "upsert_contacts", existing[i:i + 1000], context=token)
-        print(f"loaded {len(existing)} existing contacts in {time.monotonic() - started:.1f}s")
+        contacts_bench.bulk_load(database_url("contacts"), args.existing, owners)
+        with engine.connect() as conn:
+            existing = [dict(r._mapping) for r in conn.execute(sa.text(
+                "SELECT first_name, last_name, email, phone, company, position FROM contacts "
+                "ORDER BY random() LIMIT 5000"))]
+        engine.dispose()
+        print(f"loaded {args.existing} existing contacts in {time.monotonic() - started:.1f}s")
         client = ApiClient(system.base_url).as_role("marketing")
 
         data = messy_file(args.rows, existing, f"f{suffix}", seed=1)
@@ -259,7 +281,6 @@ def main() -> int:
         print(f"\n2 workers: both files ({2 * args.rows} rows) completed in {both:.2f} s "
               f"({2 * args.rows / both:.0f} rows/s); one worker, one file: {one['total_s']:.2f} s")
         print(f"peak worker memory with 2 workers (largest process): {watch.peak_kb / 1024:.0f} MB")
-        rpc.close()
     finally:
         system.stop()
         if not args.keep:

@@ -321,7 +321,7 @@ class BlockIndex:
         seen: dict[str, MatchRecord] = {}
         for key in self.keys(record):
             block = self.blocks.get(key, ())
-            if len(block) > self.MAX_BLOCK and key[0] in "cf":
+            if len(block) > self.MAX_BLOCK and key[0] in "ncf":      # too common to tell anyone apart
                 continue
             for candidate in block:
                 seen.setdefault(candidate.ref, candidate)

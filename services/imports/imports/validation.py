@@ -52,6 +52,23 @@ def _plain_email(raw: str | None) -> str | None:
     return text
 
 
+_NANP_CHARS = re.compile(r"^[0-9 ()+\-.]+$")
+
+
+def _plain_us_phone(raw: str) -> str | None:
+    """Fast path for North American numbers (+1 or 10 digits): the E.164 form phonenumbers would give.
+
+    Anything else (other countries, 00 prefixes, odd lengths) returns None and takes the full validator.
+    """
+    text = v.normalize_text(raw)
+    if not _NANP_CHARS.match(text) or text.startswith("00") or "+" in text[1:]:
+        return None
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if text.startswith("+"):
+        return "+" + digits if len(digits) == 11 and digits[0] == "1" else None
+    return "+1" + digits if len(digits) == 10 and v.DEFAULT_REGION == "US" else None
+
+
 def split_name(full: str) -> tuple[str, str]:
     """'Doe, John' -> (John, Doe); 'Mary Ann Smith' -> ('Mary Ann', 'Smith'); one word -> (word, '')."""
     text = v.normalize_text(full)
@@ -130,7 +147,7 @@ def validate_row(headers: list[str], cells: list[str], mapping: dict[str, str | 
         if not v.normalize_text(raw):
             continue
         try:
-            e164 = v.validate_phone(raw, "phone" if name == "phone" else "secondary phone")
+            e164 = _plain_us_phone(raw) or v.validate_phone(raw, "phone" if name == "phone" else "secondary phone")
             out[name] = e164 if name == "phone" else [e164]
         except v.FieldError as exc:
             exc.message = f"Invalid phone number: {raw}" if name == "phone" else exc.message

@@ -125,3 +125,14 @@ def test_fast_email_path_agrees_with_email_validator(raw):
     headers = ["Name", "Email"]
     result = validation.validate_row(headers, ["Ann Lee", raw], mapping.auto_map(headers))
     assert result.fields.get("email") == expected
+
+
+@pytest.mark.parametrize("raw", ["+1 555-123-4567", "(555) 123-4567", "555.123.4567", "1-555-123-4567",
+                                 "+1 (415) 555-0100", "+15551234567", "+44 20 7946 0958", "0044 20 7946 0958",
+                                 "555-1234", "+1 555 123 456", "12345678901", "+1+5551234567"])
+def test_fast_phone_path_agrees_with_phonenumbers(raw):
+    from crm_shared import validators as v
+
+    fast = validation._plain_us_phone(raw)
+    if fast is not None:
+        assert fast == v.validate_phone(raw)
