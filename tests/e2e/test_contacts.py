@@ -218,6 +218,16 @@ def test_companies_autocomplete(admin):
     assert len(match) == 1 and match[0]["contacts"] == 2
 
 
+def test_tag_autocomplete(admin):
+    tag = f"Zq{uid()}"
+    new_contact(admin, tags=[tag, "Enterprise"])
+    new_contact(admin, tags=[tag.lower()])
+    items = admin.get("/api/v1/contacts/tags", params={"q": tag[:6]}).json()["items"]
+    assert items[0]["tag"].casefold() == tag.casefold() and items[0]["contacts"] == 2
+    suggested = admin.get("/api/v1/contacts/tags", params={"q": "decision"}).json()["items"]
+    assert any(i["tag"] == "Decision Maker" and i["suggested"] for i in suggested)
+
+
 def test_kpis(admin, executive):
     before = executive.get("/api/v1/contacts/kpis").json()
     assert set(before) >= {"total_contacts", "hot_leads", "avg_score", "companies"}

@@ -95,7 +95,7 @@ def _one_row(ops: ContactOps, import_id: str, number: int, row: dict[str, Any]) 
 
 def _merge_row(ops: ContactOps, import_id: str, contact_id: str, fields: dict[str, Any],
                form: dict[str, Any]) -> dict[str, Any]:
-    contact = ops._load(contact_id, lock=True)
+    contact = ops.load(contact_id, lock=True)
     ops.require_write(contact, "merge into")
     incoming = rules.clean_contact({k: val for k, val in fields.items() if k != "owner_id"}, partial=True)
     form_tags = rules.initial_tags({**form, "position": incoming.get("position")}) if form else []
@@ -108,12 +108,12 @@ def _merge_row(ops: ContactOps, import_id: str, contact_id: str, fields: dict[st
     old_tags = list(contact.tags or [])
     changes = {k: {"before": before.get(k), "after": val} for k, val in updates.items()}
     if updates:
-        ops._apply(contact, updates)
-        ops._touch(contact)
-        ops._tag_activity(contact, old_tags)
+        ops.apply_values(contact, updates)
+        ops.touch(contact)
+        ops.tag_activity(contact, old_tags)
         add_activity(ops.session, contact, "import_merged", "Updated by import: " + ", ".join(sorted(updates)),
                      {"import_id": import_id, "changes": changes}, ops.caller)
-        ops._snapshot_event("contact_updated", contact, sorted(updates))
+        ops.snapshot_event("contact_updated", contact, sorted(updates))
         audit.append(ops.session, ops.caller, "import_merge", "contact", contact.id,
                      {k: c["before"] for k, c in changes.items()}, {k: c["after"] for k, c in changes.items()},
                      {"import_id": import_id})
@@ -155,15 +155,15 @@ def undo_import(ops: ContactOps, import_id: str) -> dict[str, Any]:
             changes = item.result.get("changes") or {}
             restore = {k: c["before"] for k, c in changes.items()}
             old_tags = list(contact.tags or [])
-            ops._apply(contact, {k: (val if val is not None else ([] if k in ("emails", "phones", "tags") else
+            ops.apply_values(contact, {k: (val if val is not None else ([] if k in ("emails", "phones", "tags") else
                                                                   ({} if k in ("address", "social", "custom_fields")
                                                                    else None)))
                                  for k, val in restore.items()})
-            ops._touch(contact)
-            ops._tag_activity(contact, old_tags)
+            ops.touch(contact)
+            ops.tag_activity(contact, old_tags)
             add_activity(session, contact, "import_undone", "Import undone: values restored",
                          {"import_id": import_id, "restored": restore}, ops.caller)
-            ops._snapshot_event("contact_updated", contact, sorted(restore))
+            ops.snapshot_event("contact_updated", contact, sorted(restore))
             audit.append(session, ops.caller, "import_undo_restore", "contact", contact.id,
                          {k: c["after"] for k, c in changes.items()}, restore, {"import_id": import_id})
             restored.append(contact.id)
@@ -181,10 +181,10 @@ def apply_form_tags(ops: ContactOps, contact_id: str, fields: dict[str, Any]) ->
     if merged == list(contact.tags or []):
         return False
     old = list(contact.tags or [])
-    ops._apply(contact, {"tags": merged})
-    ops._touch(contact)
-    ops._tag_activity(contact, old)
-    ops._snapshot_event("contact_updated", contact, ["tags"])
+    ops.apply_values(contact, {"tags": merged})
+    ops.touch(contact)
+    ops.tag_activity(contact, old)
+    ops.snapshot_event("contact_updated", contact, ["tags"])
     audit.append(ops.session, ops.caller, "form_tags", "contact", contact.id, {"tags": old}, {"tags": merged})
     return True
 
@@ -208,13 +208,13 @@ def system_upsert(ops: ContactOps, items: list[dict[str, Any]]) -> list[dict[str
         existing = ops.session.scalar(sa.select(Contact).where(Contact.email == email))
         if existing is None:
             created = ops.create(item, source="demo")
-            contact = ops._load(created["id"], lock=True)
+            contact = ops.load(created["id"], lock=True)
             for note in note_texts:
                 add_note(ops.session, ops.caller, contact.id, note, ops.emit)
         else:
             contact = existing
             values = rules.clean_contact({k: val for k, val in item.items() if k != "email"}, partial=True)
-            ops._apply(contact, values)
+            ops.apply_values(contact, values)
         for key, value in server.items():
             if key == "score":
                 contact.score = max(0, min(100, int(value)))

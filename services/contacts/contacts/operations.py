@@ -39,11 +39,14 @@ COUNT_CAP = 10000
 KPI_CACHE_SECONDS = 30.0
 EXPORT_HOURLY_QUOTA = 20
 _kpi_cache: dict[str, tuple[float, dict[str, Any]]] = {}
+TAG_CACHE_SECONDS = 60.0
+_tag_cache: dict[str, tuple[float, list[tuple[str, int]]]] = {}
 
 
 def invalidate_kpis() -> None:
-    """A write in this process makes the cached KPI cards stale at once."""
+    """A write in this process makes the cached KPI cards and tag counts stale at once."""
     _kpi_cache.clear()
+    _tag_cache.clear()
 
 
 def iso(value: datetime | None) -> str | None:
@@ -244,7 +247,7 @@ class ContactOps:
             "inactive": rules.is_inactive(c.last_activity_at, now), "version": c.version,
         }
 
-    def _load(self, contact_id: str, lock: bool = False) -> Contact:
+    def load(self, contact_id: str, lock: bool = False) -> Contact:
         query = sa.select(Contact).where(Contact.id == str(contact_id))
         if lock:
             query = query.with_for_update()
@@ -292,7 +295,7 @@ class ContactOps:
             query = query.where(Contact.id != except_id)
         return self.session.scalar(query)
 
-    def _apply(self, contact: Contact, values: dict[str, Any]) -> None:
+    def apply_values(self, contact: Contact, values: dict[str, Any]) -> None:
         """Set cleaned values on a contact and keep the derived columns in step."""
         for field, value in values.items():
             if field == "company":
@@ -308,7 +311,7 @@ class ContactOps:
         contact.search_text = rules.search_text(contact.first_name, contact.last_name, contact.company,
                                                 contact.position, contact.tags or [], contact.email)
 
-    def _snapshot_event(self, event_type: str, contact: Contact, changed: list[str]) -> dict[str, Any]:
+    def snapshot_event(self, event_type: str, contact: Contact, changed: list[str]) -> dict[str, Any]:
         data = self.to_api(contact)
         self.emit(event_type, {"contact_id": contact.id, "contact": data, "changed": changed,
                                "actor_id": self.actor_id})
@@ -325,7 +328,7 @@ class ContactOps:
 
     # -- reads ----------------------------------------------------------------
     def get(self, contact_id: str) -> dict[str, Any]:
-        return self.to_api(self._load(contact_id))
+        return self.to_api(self.load(contact_id))
 
     def get_many(self, contact_ids: list[str]) -> list[dict[str, Any]]:
         if not isinstance(contact_ids, list) or len(contact_ids) > 10000:
@@ -434,6 +437,30 @@ class ContactOps:
         return [{"id": r.id, "name": r.name, "contacts": r.contacts}
                 for r in self.session.execute(query.limit(limit))]
 
+    def tags(self, q: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """Tag autocomplete: tags in use (most used first) and the predefined suggestions, matching ``q``."""
+        limit = _as_int(limit, "limit", 1, 100) or 20
+        cached = _tag_cache.get("all")
+        if cached is None or time.monotonic() - cached[0] > TAG_CACHE_SECONDS:
+            tag = sa.func.unnest(Contact.tags).label("tag")
+            inner = sa.select(tag).subquery()
+            rows = self.session.execute(sa.select(inner.c.tag, sa.func.count()).group_by(inner.c.tag)
+                                        .order_by(sa.func.count().desc(), inner.c.tag).limit(1000)).all()
+            cached = (time.monotonic(), [(r[0], r[1]) for r in rows])
+            _tag_cache["all"] = cached
+        counts: dict[str, tuple[str, int]] = {}
+        for name, count in cached[1]:
+            key = rules.tag_key(name)
+            if key not in counts or counts[key][1] < count:
+                counts[key] = (name, count + (counts[key][1] if key in counts else 0))
+        for name in rules.SUGGESTED_TAGS:
+            counts.setdefault(rules.tag_key(name), (name, 0))
+        needle = rules.tag_key(q or "")
+        matches = [(name, count) for key, (name, count) in counts.items() if needle in key]
+        matches.sort(key=lambda item: (not rules.tag_key(item[0]).startswith(needle), -item[1], item[0].casefold()))
+        return [{"tag": name, "contacts": count, "suggested": name in rules.SUGGESTED_TAGS}
+                for name, count in matches[:limit]]
+
     # -- writes -------------------------------------------------------------
     def create(self, data: dict[str, Any], source: str = "manual", import_id: str | None = None,
                form: dict[str, Any] | None = None, owner_id: str | None = None,
@@ -461,7 +488,7 @@ class ContactOps:
                           address={}, social={}, custom_fields={}, score=0, version=1, unsubscribed=False,
                           created_by=self.actor_id, updated_by=self.actor_id, created_at=now, updated_at=now,
                           last_activity_at=now)
-        self._apply(contact, values)
+        self.apply_values(contact, values)
         self.session.add(contact)
         self.session.flush()
         if contact.notes:
@@ -472,14 +499,14 @@ class ContactOps:
                      {"source": source, "import_id": import_id, "initial_tags": form_tags}, self.caller)
         self.session.add(StageChange(contact_id=contact.id, from_stage=None, to_stage=contact.stage,
                                      actor_id=self.actor_id, actor_name=self.caller.name, changed_at=now))
-        data_out = self._snapshot_event("contact_created", contact, [])
+        data_out = self.snapshot_event("contact_created", contact, [])
         audit.append(self.session, self.caller, audit_action, "contact", contact.id, None, data_out,
                      {"source": source, "import_id": import_id} if import_id else {"source": source})
         invalidate_kpis()
         return data_out
 
     def update(self, contact_id: str, data: dict[str, Any], expected_version: int | None = None) -> dict[str, Any]:
-        contact = self._load(contact_id, lock=True)
+        contact = self.load(contact_id, lock=True)
         self.require_write(contact, "change")
         values = rules.clean_contact(data, partial=True)
         if "owner_id" in values and values["owner_id"] != contact.owner_id:
@@ -494,7 +521,7 @@ class ContactOps:
             raise Conflict("the contact changed since you loaded it", {"version": contact.version})
         before = self.to_api(contact)
         old_stage, old_tags = contact.stage, list(contact.tags or [])
-        self._apply(contact, values)
+        self.apply_values(contact, values)
         after = self.to_api(contact)
         changes = rules.diff(before, after)
         changes.pop("name", None)
@@ -502,26 +529,26 @@ class ContactOps:
             changes.pop(derived, None)
         if not changes:
             return before
-        self._touch(contact)
+        self.touch(contact)
         if contact.stage != old_stage:
             self._record_stage(contact, old_stage)
-        self._tag_activity(contact, old_tags)
+        self.tag_activity(contact, old_tags)
         other = [f for f in changes if f not in ("stage", "tags")]
         if other:
             add_activity(self.session, contact, "contact_updated", "Contact updated: " + ", ".join(sorted(other)),
                          {"changes": {f: changes[f] for f in other}}, self.caller)
-        out = self._snapshot_event("contact_updated", contact, sorted(changes))
+        out = self.snapshot_event("contact_updated", contact, sorted(changes))
         audit.append(self.session, self.caller, "update", "contact", contact.id,
                      {f: c["before"] for f, c in changes.items()}, {f: c["after"] for f, c in changes.items()})
         invalidate_kpis()
         return out
 
-    def _touch(self, contact: Contact) -> None:
+    def touch(self, contact: Contact) -> None:
         contact.version = (contact.version or 0) + 1
         contact.updated_at = datetime.now(UTC)
         contact.updated_by = self.actor_id
 
-    def _tag_activity(self, contact: Contact, old_tags: list[str]) -> None:
+    def tag_activity(self, contact: Contact, old_tags: list[str]) -> None:
         added = rules.remove_tags(contact.tags or [], old_tags)
         removed = rules.remove_tags(old_tags, contact.tags or [])
         if added:
@@ -532,7 +559,7 @@ class ContactOps:
                          {"tags": removed}, self.caller)
 
     def delete(self, contact_id: str, reason: str = "delete") -> dict[str, Any]:
-        contact = self._load(contact_id, lock=True)
+        contact = self.load(contact_id, lock=True)
         self.require_write(contact, "delete")
         before = self.to_api(contact)
         self.session.delete(contact)
@@ -580,20 +607,20 @@ class ContactOps:
     def _bulk_update(self, contact: Contact, values: dict[str, Any], action: str) -> bool:
         before = self.to_api(contact)
         old_stage, old_tags = contact.stage, list(contact.tags or [])
-        self._apply(contact, values)
+        self.apply_values(contact, values)
         after = self.to_api(contact)
         changes = {f: c for f, c in rules.diff(before, after).items()
                    if f in ("stage", "tags", "owner_id")}
         if not changes:
             return False
-        self._touch(contact)
+        self.touch(contact)
         if contact.stage != old_stage:
             self._record_stage(contact, old_stage)
-        self._tag_activity(contact, old_tags)
+        self.tag_activity(contact, old_tags)
         if "owner_id" in changes:
             add_activity(self.session, contact, "owner_changed", f"Owner changed to {after['owner_name'] or '-'}",
                          {"from": before["owner_id"], "to": after["owner_id"]}, self.caller)
-        self._snapshot_event("contact_updated", contact, sorted(changes))
+        self.snapshot_event("contact_updated", contact, sorted(changes))
         audit.append(self.session, self.caller, action, "contact", contact.id,
                      {f: c["before"] for f, c in changes.items()}, {f: c["after"] for f, c in changes.items()})
         return True
@@ -716,10 +743,10 @@ class ContactOps:
             raise _fields_error("duplicate_ids", "must name contacts other than the primary")
         if len(dup_ids) > 20:
             raise _fields_error("duplicate_ids", "at most 20 contacts per merge")
-        primary = self._load(primary_id, lock=True)
+        primary = self.load(primary_id, lock=True)
         duplicates = []
         for dup_id in dup_ids:
-            duplicates.append(self._load(dup_id, lock=True))
+            duplicates.append(self.load(dup_id, lock=True))
         for contact in (primary, *duplicates):
             self.require_write(contact, "merge")
         before_primary = self.to_api(primary)
@@ -737,23 +764,23 @@ class ContactOps:
             self.session.delete(dup)
         self.session.flush()
         old_stage, old_tags = primary.stage, list(primary.tags or [])
-        self._apply(primary, merged)
+        self.apply_values(primary, merged)
         primary.score = score
         primary.last_activity_at = max([primary.last_activity_at, *[d.last_activity_at for d in duplicates]])
         contacts_dates = [d for d in [primary.last_contact_at, *[d.last_contact_at for d in duplicates]] if d]
         primary.last_contact_at = max(contacts_dates) if contacts_dates else None
         primary.created_at = min([primary.created_at, *[d.created_at for d in duplicates]])
-        self._touch(primary)
+        self.touch(primary)
         if primary.stage != old_stage:
             self._record_stage(primary, old_stage)
-        self._tag_activity(primary, old_tags)
+        self.tag_activity(primary, old_tags)
         names = ", ".join(f"{d['name']} <{d['email']}>" for d in dup_dicts)
         add_activity(self.session, primary, "contacts_merged", f"Merged with {names}",
                      {"merged_ids": dup_ids, "fields": fields or {}}, self.caller)
         after = self.to_api(primary)
         self.emit("contacts_merged", {"primary_id": primary.id, "merged_ids": dup_ids, "contact": after,
                                       "actor_id": self.actor_id})
-        self._snapshot_event("contact_updated", primary, sorted(rules.diff(before_primary, after)))
+        self.snapshot_event("contact_updated", primary, sorted(rules.diff(before_primary, after)))
         audit.append(self.session, self.caller, "merge", "contact", primary.id,
                      {"primary": before_primary, "duplicates": dup_dicts}, after)
         invalidate_kpis()

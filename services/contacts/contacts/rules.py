@@ -28,6 +28,10 @@ DEFAULT_STAGE = "New"
 KNOWN_TYPES: tuple[str, ...] = ("Prospect", "Partner", "Investor", "Customer", "Lead", "Vendor", "Other")
 KNOWN_CHANNELS: tuple[str, ...] = ("Webinar", "Newsletter", "Web Form", "Event", "Referral", "Import",
                                    "Social Media", "Cold Outreach", "Website", "Advertising", "Other")
+# Predefined tag suggestions of the Add Contact form (seed 000 step 2 names "Enterprise, CEO").
+SUGGESTED_TAGS: tuple[str, ...] = ("Enterprise", "SMB", "CEO", "Decision Maker", "Influencer", "Champion",
+                                   "Newsletter", "Webinar", "Budget Approved", "High Priority", "Renewal",
+                                   "Technical Buyer", "Subscribed", "Schedule Demo")
 NOTE_TYPES: tuple[str, ...] = ("general", "sales", "call", "marketing", "support", "technical")
 NOTE_TEXT_MAX = 2000  # seed 000 Notes tab: "0/2000 characters"
 LABEL_MAX = 50

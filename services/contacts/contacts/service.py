@@ -126,6 +126,11 @@ class ContactsService(ServiceBase):
         return self._ops().companies(q, limit)
 
     @rpc
+    def list_tags(self, q: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        self.ctx.authenticate()
+        return self._ops().tags(q, limit)
+
+    @rpc
     def export_contacts(self, filters: dict[str, Any] | None = None, sort: str | None = None) -> dict[str, Any]:
         self.ctx.caller.require(*ROLES)
         result = self._ops().export(filters, sort, quota=_export_quota())
@@ -209,7 +214,7 @@ class ContactsService(ServiceBase):
         """For automation actions and other services: one timeline entry."""
         caller = self.ctx.caller.require(*WRITERS)
         ops = self._ops()
-        contact = ops._load(contact_id, lock=True)
+        contact = ops.load(contact_id, lock=True)
         if not type or not title or len(str(type)) > 40:
             raise ValidationFailed("Validation failed", {"fields": {"type": ["type (≤ 40) and title required"]}})
         entry = activity.add_activity(self.db, contact, str(type), str(title), details or {}, caller,
@@ -353,7 +358,7 @@ class ContactsService(ServiceBase):
         if contact is not None and not contact.unsubscribed:
             ops = self._ops(system=True)
             contact.unsubscribed = True
-            ops._snapshot_event("contact_updated", contact, ["unsubscribed"])
+            ops.snapshot_event("contact_updated", contact, ["unsubscribed"])
             audit.append(self.db, ops.caller, "unsubscribed", "contact", contact.id, {"unsubscribed": False},
                          {"unsubscribed": True}, {"event_id": envelope["event_id"]})
         self._commit()

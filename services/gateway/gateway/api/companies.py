@@ -1,4 +1,4 @@
-"""Companies: the autocomplete of the Add Contact form (one company per name, case-insensitively)."""
+"""Autocomplete of the Add Contact form: companies (one per name, case-insensitively) and tags."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -23,4 +23,14 @@ class CompanyQuerySchema(Schema):
 def companies():
     query = load_query(CompanyQuerySchema)
     items = call("contacts", "list_companies", query.get("q"), query["limit"])
+    return jsonify(page_envelope(items, len(items), 1, query["limit"]))
+
+
+@bp.get("/contacts/tags")
+@require(*READ)
+@doc("Tags in use (most used first) and predefined suggestions matching q", query=CompanyQuerySchema,
+     tags=["contacts"])
+def tags():
+    query = load_query(CompanyQuerySchema)
+    items = call("contacts", "list_tags", query.get("q"), query["limit"])
     return jsonify(page_envelope(items, len(items), 1, query["limit"]))
