@@ -34,7 +34,7 @@ CAMPAIGNS = [
     {"title": "Q1 Product Launch Campaign", "code": "Q1-LAUNCH", "type": "Email Sequence",
      "description": "Launch sequence for the Q1 release: announcement, demo invitation, follow-up.",
      "visibility": "Internal", "start_date": "2024-01-15", "end_date": "2024-03-31", "capacity": 1250,
-     "steps": [{"template": "Product Demo", "delay_days": 0}, {"template": "Follow-up Email", "delay_days": 3}]},
+     "steps": [{"template": "Product Demo", "delay_days": 1}, {"template": "Follow-up Email", "delay_days": 3}]},
     {"title": "Enterprise Outreach Campaign", "code": "ENT-OUTREACH", "type": "Cold Outreach",
      "description": "Outreach to enterprise accounts (1000+ employees).",
      "visibility": "Internal", "start_date": "2024-02-01", "end_date": "2024-04-30", "capacity": 450,

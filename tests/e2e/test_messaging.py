@@ -570,3 +570,23 @@ def test_rpc_contracts_for_other_services(rpc_client, marketing, template, new_c
     assert rpc_client.call("messaging", "contact_follow_ups", contact["id"], context=context)[0]["id"] == \
         follow_up["id"]
 
+
+
+def test_deleted_contact_leaves_campaigns_and_follow_ups(marketing, admin, new_contact):
+    contact = new_contact()
+    campaign = make_campaign(marketing, steps=[{"delay_days": 2, "subject": "Later", "body": "Later"}])
+    activate(marketing, campaign)
+    assert marketing.post(f"/api/v1/campaigns/{campaign['id']}/enroll",
+                          json={"contact_ids": [contact["id"]]}).json()["enrolled"] == 1
+    follow_up = marketing.post("/api/v1/follow-ups", json={
+        "contact_id": contact["id"], "type": "task",
+        "due_at": (datetime.now(UTC) + timedelta(days=3)).isoformat()}).json()
+    assert admin.delete(f"/api/v1/contacts/{contact['id']}").status_code in (200, 204)
+
+    def gone():
+        enrolled = marketing.get(f"/api/v1/campaigns/{campaign['id']}/enrollments").json()["items"]
+        ups = marketing.get("/api/v1/follow-ups", params={"contact_id": contact["id"]}).json()["items"]
+        return enrolled[0]["status"] == "removed" and ups[0]["status"] == "cancelled"
+
+    wait_for(gone, what="contact_deleted handled")
+    assert follow_up["status"] == "open"

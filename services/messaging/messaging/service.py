@@ -21,7 +21,14 @@ from crm_shared.config import public_base_url, smtp_settings
 from crm_shared.db import Database
 from crm_shared.errors import NotFound
 from crm_shared.events import validate_event_data
-from crm_shared.reliability import EventOutbox, load_idempotent_result, make_envelope, store_idempotent_result
+from crm_shared.reliability import (
+    EventOutbox,
+    claim_event,
+    load_idempotent_result,
+    make_envelope,
+    reliable_handler,
+    store_idempotent_result,
+)
 from crm_shared.reliability import outbox as outbox_table
 from crm_shared.service import Context, ServiceBase, rpc
 from messaging import calls, campaigns, history, sending, templates, tracking
@@ -302,6 +309,22 @@ class MessagingService(ServiceBase):
         self.ctx.authenticate()
         filters = parse_datetimes(filters or {}, ("from", "to"))
         return history.list_communications(self.db, contact_id, page, per_page, type, q, filters)
+
+    # -- facts from contacts ------------------------------------------------------
+    @reliable_handler("contacts", "contact_deleted")
+    def on_contact_deleted(self, envelope: dict[str, Any]) -> None:
+        if not claim_event(self.db, envelope["event_id"], "messaging.on_contact_deleted"):
+            return
+        tracking.forget_contact(self.db, envelope["data"]["contact_id"])
+        self.db.commit()
+
+    @reliable_handler("contacts", "contacts_merged")
+    def on_contacts_merged(self, envelope: dict[str, Any]) -> None:
+        if not claim_event(self.db, envelope["event_id"], "messaging.on_contacts_merged"):
+            return
+        data = envelope["data"]
+        tracking.merge_contacts(self.db, data["primary_id"], list(data.get("merged_ids") or []))
+        self.db.commit()
 
     # -- background work ---------------------------------------------------------
     @timer(interval=0.5)

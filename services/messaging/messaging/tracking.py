@@ -20,7 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from crm_shared.errors import NotFound
-from messaging.models import Campaign, Consent, Email, Enrollment, Suppression
+from messaging.models import Call, Campaign, Consent, Email, Enrollment, FollowUp, Suppression
 from messaging.rules import fail, progressed_status, utcnow
 
 Emit = Callable[[str, dict[str, Any]], None]
@@ -273,3 +273,32 @@ def inbound(session: Session, data: Mapping[str, Any], emit: Emit) -> dict[str, 
     session.flush()
     return {"kind": "reply" if parent else "message", "email_id": row.id, "contact_id": contact_id,
             "thread_id": row.thread_id, "in_reply_to": parent.id if parent else None, "duplicate": False}
+
+
+def forget_contact(session: Session, contact_id: str) -> dict[str, int]:
+    """A deleted contact: nothing more is sent or due; its suppression (if any) stays (G1)."""
+    refused = session.execute(sa.update(Email).where(Email.contact_id == contact_id, Email.status == "queued")
+                              .values(status="refused", error="contact deleted")).rowcount
+    left = session.execute(sa.update(Enrollment).where(Enrollment.contact_id == contact_id,
+                                                       Enrollment.status == "active")
+                           .values(status="removed", left_at=utcnow(), next_due_at=None)).rowcount
+    cancelled = session.execute(sa.update(FollowUp).where(FollowUp.contact_id == contact_id,
+                                                          FollowUp.status == "open")
+                                .values(status="cancelled", completed_at=utcnow())).rowcount
+    return {"refused": refused or 0, "left": left or 0, "cancelled": cancelled or 0}
+
+
+def merge_contacts(session: Session, primary_id: str, merged_ids: list[str]) -> None:
+    """Merged duplicates: their history, follow-ups and campaigns now belong to the primary contact."""
+    if not merged_ids:
+        return
+    for model in (Email, Call, FollowUp, Suppression, Consent):
+        session.execute(sa.update(model).where(model.contact_id.in_(merged_ids)).values(contact_id=primary_id))
+    primary_campaigns = set(session.execute(sa.select(Enrollment.campaign_id).where(
+        Enrollment.contact_id == primary_id)).scalars())
+    for enrollment in session.execute(sa.select(Enrollment).where(Enrollment.contact_id.in_(merged_ids))).scalars():
+        if enrollment.campaign_id in primary_campaigns:
+            session.delete(enrollment)  # the primary is already in that campaign
+        else:
+            enrollment.contact_id = primary_id
+            primary_campaigns.add(enrollment.campaign_id)

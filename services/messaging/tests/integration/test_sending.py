@@ -148,3 +148,20 @@ def test_enroll_refuses_inactive_and_unsubscribe_leaves_every_campaign(db_sessio
     assert statuses == ["unsubscribed", "unsubscribed"]
     assert [e[0] for e in events].count("campaign_unenrolled") == 2
     assert tracking.unsubscribe_address(db_session, active["email"], active["id"], "link", emit) is False
+
+
+def test_merge_moves_history_and_keeps_one_enrollment_per_campaign(db_session):
+    primary, duplicate = contact(), contact()
+    fake = FakeContacts([primary, duplicate])
+    created = campaigns.create(db_session, MARKETER, {"title": "M", "code": f"M{uuid.uuid4().hex[:8]}",
+                                                      "type": "Promotion", "status": "New"})
+    campaigns.update(db_session, MARKETER, created["id"], {"status": "Active"})
+    campaigns.enroll(db_session, MARKETER, fake, created["id"], [primary["id"], duplicate["id"]], lambda *a: None)
+    sending.enqueue(db_session, MARKETER, fake, {"contact_ids": [duplicate["id"]], "subject": "s", "body": "b"})
+    tracking.merge_contacts(db_session, primary["id"], [duplicate["id"]])
+    db_session.flush()
+    owners = db_session.execute(sa.select(Enrollment.contact_id).where(Enrollment.campaign_id == created["id"])
+                                ).scalars().all()
+    assert owners == [primary["id"]]
+    assert db_session.execute(sa.select(sa.func.count()).where(Email.contact_id == duplicate["id"])).scalar() == 0
+    assert tracking.forget_contact(db_session, primary["id"]) == {"refused": 1, "left": 1, "cancelled": 0}
