@@ -135,7 +135,7 @@ class ContactProjection(Base):
     projected_at: Mapped[datetime] = mapped_column(TS, nullable=False, server_default=sa.func.now())
 
     __table_args__ = (
-        sa.Index("ix_projection_score", "score"),
+        sa.Index("ix_projection_score", sa.text("score DESC NULLS LAST")),  # range tests and top-N samples
         sa.Index("ix_projection_company_size", "company_size"),
         sa.Index("ix_projection_engagement_level", "engagement_level"),
         sa.Index("ix_projection_owner", "owner_id"),

@@ -111,44 +111,46 @@ def apply_score(session: Session, data: Mapping[str, Any], occurred_at: Any = No
 
 
 def apply_engagement(session: Session, contact_id: str, kind: str, occurred_at: Any) -> bool:
-    """An engagement fact (scoring ``engagement_recorded``, messaging ``email_opened``): keep its latest time."""
-    moment = to_datetime(occurred_at) or datetime.now(UTC)
+    """An engagement fact (scoring ``engagement_recorded``, messaging ``email_opened``): keep its latest time.
+
+    One conditional UPDATE, so concurrent facts for one contact cannot undo each other.
+    """
+    moment = (to_datetime(occurred_at) or datetime.now(UTC)).astimezone(UTC)
     kind = str(kind).strip().lower()
     _ensure(session, contact_id)
-    current = session.execute(sa.select(P.c.events).where(P.c.contact_id == contact_id)).scalar_one()
-    previous = to_datetime((current or {}).get(kind))
-    if previous is not None and previous >= moment:
-        return False
+    previous = sa.cast(P.c.events.op("->>")(kind), sa.DateTime(timezone=True))
     values: dict[str, Any] = {
-        "events": P.c.events.op("||")(sa.func.jsonb_build_object(kind, moment.astimezone(UTC).isoformat())),
+        "events": P.c.events.op("||")(sa.func.jsonb_build_object(kind, moment.isoformat())),
         "projected_at": sa.func.now(),
     }
     if kind == "demo_requested":
         values["demo_requested"] = True
     if kind == "email_opened":
         values["last_email_opened_at"] = moment
-    session.execute(P.update().where(P.c.contact_id == contact_id).values(**values))
-    return True
+    result = session.execute(P.update().where(P.c.contact_id == contact_id,
+                                              sa.or_(previous.is_(None), previous < moment)).values(**values))
+    return result.rowcount > 0
 
 
 def apply_campaign(session: Session, contact_id: str, campaign_id: str, name: str, enrolled: bool) -> bool:
-    """Campaign membership facts from messaging."""
+    """Campaign membership facts from messaging (atomic array updates: concurrent enrolments both land)."""
     _ensure(session, contact_id)
-    row = session.execute(sa.select(P.c.campaign_ids, P.c.campaigns).where(P.c.contact_id == contact_id)).one()
-    ids, names = set(row.campaign_ids or []), set(row.campaigns or [])
     label = (name or "").strip().lower()
+    campaign_id = str(campaign_id)
+    row = P.c.contact_id == contact_id
     if enrolled:
-        ids.add(str(campaign_id))
+        values = {"campaign_ids": sa.case((P.c.campaign_ids.any(campaign_id), P.c.campaign_ids),
+                                          else_=sa.func.array_append(P.c.campaign_ids, campaign_id))}
         if label:
-            names.add(label)
+            values["campaigns"] = sa.case((P.c.campaigns.any(label), P.c.campaigns),
+                                          else_=sa.func.array_append(P.c.campaigns, label))
+        changed = sa.not_(P.c.campaign_ids.any(campaign_id))
     else:
-        ids.discard(str(campaign_id))
-        names.discard(label)
-    if ids == set(row.campaign_ids or []) and names == set(row.campaigns or []):
-        return False
-    session.execute(P.update().where(P.c.contact_id == contact_id).values(
-        campaign_ids=sorted(ids), campaigns=sorted(names), projected_at=sa.func.now()))
-    return True
+        values = {"campaign_ids": sa.func.array_remove(P.c.campaign_ids, campaign_id),
+                  "campaigns": sa.func.array_remove(P.c.campaigns, label)}
+        changed = P.c.campaign_ids.any(campaign_id)
+    result = session.execute(P.update().where(row, changed).values(**values, projected_at=sa.func.now()))
+    return result.rowcount > 0
 
 
 def delete_contacts(session: Session, contact_ids: Iterable[str]) -> None:
