@@ -304,27 +304,48 @@ def duplicate_counts(session: Session, import_id: str) -> dict[str, int]:
 
 
 def _commit_chunk(session: Session, job: Import, contacts: ContactsApi) -> None:
-    """Send the next batch of rows to contacts.import_batch and record what happened to each."""
+    """Send the next rows to contacts.import_batch and record what happened to each.
+
+    A row that duplicates an earlier row of the same chunk waits for a second
+    call in the same step, once the contact that row created is known.
+    """
     rows = session.execute(sa.select(ImportRow).where(
         ImportRow.import_id == job.id, ImportRow.row > job.cursor).order_by(ImportRow.row)
         .limit(COMMIT_CHUNK)).scalars().all()
     if not rows:
         set_phase(job, "finalize")
         return
-    batch: list[dict[str, Any]] = []
-    in_batch: set[int] = set()
-    handled: list[ImportRow] = []
     targets = _target_contacts(session, job.id, [r.duplicate_of_row for r in rows if r.duplicate_of_row])
+    waiting: list[ImportRow] = []
     for row in rows:
-        if row.duplicate_of_row and row.duplicate_of_row in in_batch and row.decision == "merge":
-            break                                     # its target is created in this batch: next chunk
-        handled.append(row)
         if not row.valid:
             row.outcome = "failed"
-            continue
-        if row.match_type and row.decision != "merge":
+        elif row.match_type and row.decision != "merge":
             row.outcome = "skipped"
-            continue
+        else:
+            waiting.append(row)
+    for attempt in range(COMMIT_CHUNK + 1):
+        if not waiting:
+            break
+        pending_targets = {r.row for r in waiting}
+        ready = [r for r in waiting if r.duplicate_of_row not in pending_targets]
+        if not ready:        # cannot happen (targets are earlier rows), but never spin
+            ready = waiting
+        sent = {r.row for r in ready}
+        waiting = [r for r in waiting if r.row not in sent]
+        _send(job, contacts, ready, targets)
+        for row in ready:
+            if row.contact_id:
+                targets[row.row] = row.contact_id
+        if attempt == 0:
+            _crash_point("after_import_batch")
+    job.cursor = rows[-1].row
+    job.progress = _progress(job, "commit", job.cursor)
+
+
+def _send(job: Import, contacts: ContactsApi, rows: list[ImportRow], targets: dict[int, str]) -> None:
+    batch = []
+    for row in rows:
         action, target = "create", None
         if row.match_type and row.existing_contact_id:
             action, target = "merge", row.existing_contact_id
@@ -335,25 +356,18 @@ def _commit_chunk(session: Session, job: Import, contacts: ContactsApi) -> None:
         if job.user_role == "sales":
             item["owner_id"] = job.user_id
         batch.append(item)
-        in_batch.add(row.row)
-    if batch:
-        results = {int(r["row"]): r for r in contacts.import_batch(job.id, batch) or []}
-        _crash_point("after_import_batch")
-        by_number = {r.row: r for r in handled}
-        for item in batch:
-            row = by_number[item["row"]]
-            result = results.get(item["row"])
-            if result is None:
-                row.outcome, row.error = "failed", "the contacts service did not report this row"
-                continue
-            outcome = result.get("outcome")
-            row.outcome = outcome if outcome in ("created", "merged", "failed") else "failed"
-            row.contact_id = result.get("contact_id")
-            row.changes = result.get("changes") or None
-            row.conflicts = result.get("conflicts") or None
-            row.error = result.get("error")
-    job.cursor = handled[-1].row
-    job.progress = _progress(job, "commit", job.cursor)
+    results = {int(r["row"]): r for r in contacts.import_batch(job.id, batch) or []}
+    for row in rows:
+        result = results.get(row.row)
+        if result is None:
+            row.outcome, row.error = "failed", "the contacts service did not report this row"
+            continue
+        outcome = result.get("outcome")
+        row.outcome = outcome if outcome in ("created", "merged", "failed") else "failed"
+        row.contact_id = result.get("contact_id")
+        row.changes = result.get("changes") or None
+        row.conflicts = result.get("conflicts") or None
+        row.error = result.get("error")
 
 
 def _target_contacts(session: Session, import_id: str, numbers: list[int | None]) -> dict[int, str]:
