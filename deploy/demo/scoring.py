@@ -109,10 +109,10 @@ def load(rpc: RpcClient, context: dict) -> None:
     recorded = 0
     for contact in _contacts(rpc, ctx):
         email = str(contact.get("email") or "").lower()
-        for n, (kind, at, props) in enumerate(_events_for(email, now)):
-            key = f"demo-event:{email}:{n}"
-            rpc.call("scoring", "record_engagement",
-                     {"contact_id": contact["id"], "type": kind, "occurred_at": at.isoformat(), "properties": props},
-                     context={**ctx, "idempotency_key": key})
-            recorded += 1
+        events = [{"contact_id": contact["id"], "type": kind, "occurred_at": at.isoformat(), "properties": props}
+                  for kind, at, props in _events_for(email, now)]
+        if events:
+            result = rpc.call("scoring", "record_engagement_batch", events,
+                              context={**ctx, "idempotency_key": f"demo-events:{email}"})
+            recorded += result["recorded"]
     print(f"demo data: {recorded} engagement events, {len(RULES)} rules", flush=True)

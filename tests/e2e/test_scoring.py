@@ -317,6 +317,11 @@ def test_full_rescore_and_projection_rebuild_are_admin_only(api, admin):
     result = admin.post("/api/v1/scoring/rescore")
     assert result.status_code == 200, result.text
     assert result.json().get("contacts", 0) >= 1 or "skipped" in result.json()
+    assert api.as_role("marketing").post("/api/v1/scoring/rebuild-projection").status_code == 403
+    rebuilt = admin.post("/api/v1/scoring/rebuild-projection")
+    assert rebuilt.status_code == 200, rebuilt.text
+    listed = admin.get("/api/v1/contacts", params={"per_page": 1}).json()["total"]
+    assert rebuilt.json()["contacts"] == listed and rebuilt.json()["removed"] == 0
 
 
 def test_deleted_contact_loses_its_score(admin, marketing):

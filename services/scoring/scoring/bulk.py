@@ -21,50 +21,63 @@ from scoring.operations import current_model, utcnow
 
 BATCH = 5000
 
-AGGREGATE_SQL = """
-WITH win AS (
-    SELECT contact_id, type, count(*) AS n, max(occurred_at) AS last_at
+def aggregate_sql(model: dict) -> tuple[str, bool]:
+    """One statement aggregating every contact's events; parts a model does not use are left out.
+
+    Returns the SQL and whether the numbers-only scorer applies (seed 000 model).
+    Each CTE is one pass over the events, so skipping unused ones matters at 10M events.
+    """
+    quick = model["active_model"] == "fit_engagement"
+    derived = model["derived"]
+    need_visits = not quick or bool(derived["multiple_visits_week"]["points"])
+    need_spike = not quick or bool(derived["activity_spike"]["points"])
+    counts = "jsonb_object_agg(type, n)" if quick else "jsonb_object_agg(type, jsonb_build_array(n, last_at))"
+    ctes = [f"""win AS (
+    SELECT contact_id, type, count(*) AS n{'' if quick else ', max(occurred_at) AS last_at'}
     FROM engagement_events WHERE occurred_at >= :since AND occurred_at <= :now
     GROUP BY contact_id, type
-), winagg AS (
-    SELECT contact_id, {counts} AS counts
-    FROM win GROUP BY contact_id
-), visits AS (
+)""", f"winagg AS (SELECT contact_id, {counts} AS counts FROM win GROUP BY contact_id)"]
+    joins = ["LEFT JOIN winagg w ON w.contact_id = p.contact_id"]
+    cols = ["w.counts"]
+    if need_visits:
+        ctes.append("""visits AS (
     SELECT contact_id, bool_or(occurred_at - prev <= make_interval(days => :visit_days)) AS multi
     FROM (SELECT contact_id, occurred_at,
                  lag(occurred_at, :lag) OVER (PARTITION BY contact_id ORDER BY occurred_at) AS prev
           FROM engagement_events
           WHERE type = ANY(:visit_types) AND occurred_at >= :since AND occurred_at <= :now) v
     GROUP BY contact_id
-), spike AS (
+)""")
+        joins.append("LEFT JOIN visits v ON v.contact_id = p.contact_id")
+        cols.append("coalesce(v.multi, false) AS multi")
+    else:
+        cols.append("false AS multi")
+    if need_spike:
+        ctes.append("""spike AS (
     SELECT contact_id, count(*) AS n FROM engagement_events
     WHERE occurred_at > :spike_since AND occurred_at <= :now GROUP BY contact_id
-), active AS (
+)""")
+        joins.append("LEFT JOIN spike sp ON sp.contact_id = p.contact_id")
+        cols.append("coalesce(sp.n, 0) AS spike_n")
+    else:
+        cols.append("0 AS spike_n")
+    if quick:
+        fields = "p.attrs->>'position' AS position, p.attrs->>'industry' AS industry"
+        cols.append("NULL::timestamptz AS last_active")
+    else:
+        pairs = ", ".join(f"'{f}', p.attrs->'{f}'" for f in engine.PROFILE_FIELDS if f not in ("stage", "created_at"))
+        fields = f"jsonb_build_object({pairs}) AS attrs"
+        ctes.append("""active AS (
     SELECT contact_id, max(occurred_at) AS last_active FROM engagement_events
     WHERE type = ANY(:active_types) AND occurred_at <= :now GROUP BY contact_id
-)
-SELECT p.contact_id, p.created_at, p.stage, {fields},
-       w.counts, coalesce(v.multi, false) AS multi, coalesce(sp.n, 0) AS spike_n, a.last_active,
-       s.score AS old_score, s.fit AS old_fit, s.engagement AS old_engagement, s.model_version AS old_version
-FROM contact_profiles p
-LEFT JOIN winagg w ON w.contact_id = p.contact_id
-LEFT JOIN visits v ON v.contact_id = p.contact_id
-LEFT JOIN spike sp ON sp.contact_id = p.contact_id
-LEFT JOIN active a ON a.contact_id = p.contact_id
-LEFT JOIN scores s ON s.contact_id = p.contact_id
-"""
-
-
-def _fields_sql(quick: bool) -> str:
-    """Only position and industry for the seed 000 model; the weighted model reads more attributes."""
-    if quick:
-        return "p.attrs->>'position' AS position, p.attrs->>'industry' AS industry"
-    pairs = ", ".join(f"'{f}', p.attrs->'{f}'" for f in engine.PROFILE_FIELDS if f not in ("stage", "created_at"))
-    return f"jsonb_build_object({pairs}) AS attrs"
-
-
-def _counts_sql(quick: bool) -> str:
-    return "jsonb_object_agg(type, n)" if quick else "jsonb_object_agg(type, jsonb_build_array(n, last_at))"
+)""")
+        joins.append("LEFT JOIN active a ON a.contact_id = p.contact_id")
+        cols.append("a.last_active")
+    sql = (f"WITH {', '.join(ctes)}\n"
+           f"SELECT p.contact_id, p.created_at, p.stage, {fields}, {', '.join(cols)}, "
+           "s.score AS old_score, s.fit AS old_fit, s.engagement AS old_engagement, s.model_version AS old_version\n"
+           f"FROM contact_profiles p {' '.join(joins)} LEFT JOIN scores s ON s.contact_id = p.contact_id")
+    return sql, quick
 
 
 def _aggregates(row: Any) -> engine.Aggregates:
@@ -98,8 +111,7 @@ def rescore_all(db: Session, reason: str, now: datetime | None = None,
     seen = changed = version_only = 0
     pending: list[dict[str, Any]] = []
     compute_s = 0.0
-    quick = model["active_model"] == "fit_engagement"
-    sql = AGGREGATE_SQL.format(fields=_fields_sql(quick), counts=_counts_sql(quick))
+    sql, quick = aggregate_sql(model)
     result = conn.execute(sa.text(sql)
                           .execution_options(stream_results=True, max_row_buffer=BATCH), params)
     query_s = time.monotonic() - started

@@ -20,7 +20,7 @@ from nameko.timer import timer
 from crm_shared.auth import ADMIN, ROLES, WRITERS
 from crm_shared.criteria import to_datetime
 from crm_shared.db import Database
-from crm_shared.errors import CrmError, NotFound
+from crm_shared.errors import CrmError, NotFound, ValidationFailed
 from crm_shared.reliability import (
     EventOutbox,
     claim_event,
@@ -39,6 +39,7 @@ RULE_TICK_SECONDS = float(os.environ.get("CRM_SCORING_RULE_TICK_SECONDS", "10"))
 RESCORE_CHECK_SECONDS = float(os.environ.get("CRM_SCORING_RESCORE_CHECK_SECONDS", "60"))
 ACTION_TIMEOUT = 15
 HOT_DETAIL_LIMIT = 1000
+BATCH_MAX = 1000
 RESCORE_LOCK = 0x5C0_2E  # pg advisory lock: one full rescore at a time across instances
 RULES_LOCK = 0x5C0_2F
 
@@ -219,24 +220,60 @@ class ScoringService(ServiceBase):
             return done
         now = datetime.now(UTC)
         _, model = operations.current_model(self.db)
-        body = operations.validate_event_body(data, model, now)
-        if body["contact_id"]:
-            profile = self._profile(body["contact_id"])
-        else:
-            profile = self._profile_by_email(str(body["email"]))
-        event = operations.add_event(self.db, profile.contact_id, body["type"], body["occurred_at"],
-                                     body["properties"], "api" if caller.user_id != "api-key" else "website", None,
-                                     model)
+        profile, event = self._record_one(data, model, now, caller.user_id)
         result = operations.event_view(event)
-        self._publish("engagement_recorded", {
-            "contact_id": profile.contact_id, "engagement_event_id": event.id, "type": event.type,
-            "occurred_at": event.occurred_at.isoformat(), "properties": event.properties})
         if operations.affects_score(model, event.type):
             computed = self._rescore(profile, f"{event.type} recorded")
             r = computed["result"]
             result["score"] = {"score": r["score"], "fit": r["fit"], "engagement": r["engagement"],
                                "engagement_level": r["engagement_level"], "changed": computed["changed"]}
         store_idempotent_result(self.db, key, "record_engagement", result)
+        self.db.commit()
+        return result
+
+    def _record_one(self, data: dict[str, Any], model: dict[str, Any], now: datetime, user_id: str
+                    ) -> tuple[ContactProfile, Any]:
+        body = operations.validate_event_body(data, model, now)
+        if body["contact_id"]:
+            profile = self._profile(body["contact_id"])
+        else:
+            profile = self._profile_by_email(str(body["email"]))
+        event = operations.add_event(self.db, profile.contact_id, body["type"], body["occurred_at"],
+                                     body["properties"], "website" if user_id == "api-key" else "api", None, model)
+        self._publish("engagement_recorded", {
+            "contact_id": profile.contact_id, "engagement_event_id": event.id, "type": event.type,
+            "occurred_at": event.occurred_at.isoformat(), "properties": event.properties})
+        return profile, event
+
+    @rpc
+    def record_engagement_batch(self, events: list[dict[str, Any]]) -> dict[str, Any]:
+        """Many events at once (tracking backlogs, demo data): each contact is rescored once at the end."""
+        caller = self.ctx.caller.require(*WRITERS)
+        key = self.ctx.idempotency_key
+        done = load_idempotent_result(self.db, key, "record_engagement_batch")
+        if done is not None:
+            return done
+        if not isinstance(events, list) or not 1 <= len(events) <= BATCH_MAX:
+            raise ValidationFailed("Validation failed", {"fields": {"events": [f"1 to {BATCH_MAX} events"]}})
+        now = datetime.now(UTC)
+        _, model = operations.current_model(self.db)
+        results: list[dict[str, Any]] = []
+        touched: dict[str, ContactProfile] = {}
+        for index, data in enumerate(events):
+            try:
+                with self.db.begin_nested():
+                    profile, event = self._record_one(data, model, now, caller.user_id)
+            except (ValidationFailed, NotFound) as exc:
+                results.append({"index": index, "error": exc.to_dict()})
+                continue
+            results.append({"index": index, **operations.event_view(event)})
+            if operations.affects_score(model, event.type):
+                touched[profile.contact_id] = profile
+        for profile in touched.values():
+            self._rescore(profile, "engagement recorded")
+        result = {"recorded": sum(1 for r in results if "error" not in r), "rescored": len(touched),
+                  "results": results}
+        store_idempotent_result(self.db, key, "record_engagement_batch", result)
         self.db.commit()
         return result
 

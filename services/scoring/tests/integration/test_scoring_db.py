@@ -6,10 +6,12 @@ import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from scoring import automation, bulk, operations
-from scoring.models import EngagementEvent, RuleRun, Score
+from scoring.model import default_model
+from scoring.models import EngagementEvent, ModelVersion, RuleRun, Score
 
 NOW = datetime.now(UTC)
 POSITIONS = ["CEO", "VP of Sales", "Sales Manager", "Barista", None, "Head of Procurement"]
@@ -25,9 +27,19 @@ def make_contact(db, rng: random.Random, **attrs) -> str:
     return cid
 
 
-def test_bulk_rescore_matches_the_one_contact_path(db_session):
+def _use_model(db, **change) -> dict:
+    version, model = operations.current_model(db)
+    db.add(ModelVersion(version=version + 1, config={**model, **change}, created_by="test", note="test"))
+    db.flush()
+    return operations.current_model(db)[1]
+
+
+@pytest.mark.parametrize("change", [{}, {"active_model": "weighted"},
+                                    {"derived": {**default_model()["derived"], "activity_spike": {
+                                        "label": "spike", "points": 7, "min_events": 2, "window_hours": 240}}}])
+def test_bulk_rescore_matches_the_one_contact_path(db_session, change):
     rng = random.Random(7)
-    _, model = operations.current_model(db_session)
+    model = _use_model(db_session, **change)
     ids = [make_contact(db_session, rng) for _ in range(60)]
     for cid in ids:
         for _ in range(rng.randint(0, 12)):
@@ -37,6 +49,7 @@ def test_bulk_rescore_matches_the_one_contact_path(db_session):
     db_session.flush()
     result = bulk.rescore_all(db_session, "test", NOW)
     assert result["contacts"] >= 60 and result["changed"] >= 60
+    assert result["model_version"] == operations.current_model(db_session)[0]
     stored = {s.contact_id: s for s in db_session.execute(sa.select(Score).where(Score.contact_id.in_(ids)))
               .scalars()}
     for cid in ids:

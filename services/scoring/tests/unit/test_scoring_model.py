@@ -131,3 +131,21 @@ def test_model_changes_are_validated_naming_the_part():
 def test_pricing_urls_classify_as_pricing_visits():
     assert classify_event(MODEL, "page_visited", {"url": "https://acme.test/Pricing"}) == "pricing_page_visited"
     assert classify_event(MODEL, "page_visited", {"url": "/blog"}) == "page_visited"
+
+
+def test_numbers_only_scorer_agrees_with_the_explained_one():
+    import json
+    import random
+
+    rng = random.Random(5)
+    tables = (json.dumps(MODEL["roles"], sort_keys=True), json.dumps(MODEL["industries"], sort_keys=True))
+    kinds = list(MODEL["engagement"])
+    for _ in range(300):
+        events = [ev(rng.choice(kinds), hours=rng.uniform(0, 24 * 100)) for _ in range(rng.randint(0, 15))]
+        attrs = {"position": rng.choice(["CEO", "Engineer", "Barista", None]),
+                 "industry": rng.choice(["SaaS", "Retail", "Agriculture", None])}
+        agg = engine.aggregate_events(events, MODEL, NOW)
+        full = engine.score_contact(attrs, agg, MODEL, NOW)
+        quick = engine.quick_fit_engagement(attrs["position"], attrs["industry"], agg.counts, agg.multiple_visits,
+                                            agg.events_in_spike_window, MODEL, tables)
+        assert quick == (full["score"], full["fit"], full["engagement"], full["engagement_level"])
