@@ -590,3 +590,21 @@ def test_deleted_contact_leaves_campaigns_and_follow_ups(marketing, admin, new_c
 
     wait_for(gone, what="contact_deleted handled")
     assert follow_up["status"] == "open"
+
+
+def test_consent_records_are_provable_and_withdrawal_suppresses(marketing, new_contact):
+    contact = new_contact()
+    granted = marketing.post(f"/api/v1/contacts/{contact['id']}/consents", json={
+        "status": "granted", "source": "web_form", "text_version": "newsletter-2024-01"})
+    assert granted.status_code == 201, granted.text
+    assert granted.json()["suppressed"] is False and granted.json()["text_version"] == "newsletter-2024-01"
+    bad = marketing.post(f"/api/v1/contacts/{contact['id']}/consents", json={"status": "granted",
+                                                                             "source": "web_form"})
+    assert bad.status_code == 422 and "text_version" in bad.json()["error"]["details"]["fields"]
+    withdrawn = marketing.post(f"/api/v1/contacts/{contact['id']}/consents", json={
+        "status": "withdrawn", "source": "phone", "text_version": "newsletter-2024-01"}).json()
+    assert withdrawn["suppressed"] is True
+    refused = send(marketing, [contact["id"]], subject="x", body="y").json()
+    assert refused["results"][0]["reason"] == "unsubscribed"
+    history = marketing.get(f"/api/v1/contacts/{contact['id']}/consents").json()["items"]
+    assert [c["status"] for c in history] == ["withdrawn", "granted"]

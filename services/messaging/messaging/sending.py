@@ -18,6 +18,7 @@ import logging
 import secrets
 import smtplib
 import ssl
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -372,11 +373,14 @@ def process_batch(session: Session, contacts: ContactsPort, settings: SmtpSettin
                   emit_many: EmitMany,
                   limit: int = 400, chunk: int = 100, map_fn: Callable = map) -> int:
     """Claim up to ``limit`` due rows, check suppression, render and send them; returns rows handled."""
+    marks = [("start", time.monotonic())]
     claimed = claim(session, limit)
     if not claimed:
         return 0
+    marks.append(("claim", time.monotonic()))
     try:
         contact_map = contacts_by_id(contacts, [c.contact_id for c in claimed])
+        marks.append(("contacts", time.monotonic()))
         blocked = suppressed(session, [c.get("email") or "" for c in contact_map.values()],
                              [c.contact_id for c in claimed])
         contents = load_contents(session, claimed, settings.sender)
@@ -384,14 +388,20 @@ def process_batch(session: Session, contacts: ContactsPort, settings: SmtpSettin
         release(session, claimed)
         raise
     refused, ready = prepare(claimed, contact_map, blocked, contents, settings.sender)
+    marks.append(("prepare", time.monotonic()))
     batches = [ready[i:i + chunk] for i in range(0, len(ready), chunk)]
     sent: list[Outcome] = [item for batch in map_fn(lambda b: send_chunk(b, settings, base_url), batches)
                            for item in batch]
+    marks.append(("smtp", time.monotonic()))
     by_id = {c.id: c for c in claimed}
     record(session, refused + sent, emit_many,
            campaign_of={i: c.campaign_id for i, c in by_id.items()},
            subjects={o.email_id: o.out.subject for o in sent if o.out is not None},
            template_of={i: c.template_id for i, c in by_id.items()})
+    marks.append(("record", time.monotonic()))
+    log.info("send batch", extra={"claimed": len(claimed), "refused": len(refused),
+                                  **{f"{name}_ms": round((t - marks[n][1]) * 1000)
+                                     for n, (name, t) in enumerate(marks[1:])}})
     return len(claimed)
 
 

@@ -145,10 +145,13 @@ class MessagingService(ServiceBase):
 
     # -- tracking (public endpoints; the token is the authorisation) ---------------
     @rpc
-    def track_open(self, token: str) -> bool:
-        known = tracking.record_open(self.db, token, self._emit)
+    def track_opens(self, tokens: list[str]) -> int:
+        """Open-pixel loads, batched by the gateway; returns how many messages they matched."""
+        matched = tracking.record_opens(self.db, list(tokens)[:5000], self._emit_many)
         self.db.commit()
-        return known
+        if matched:
+            self.outbox.flush()
+        return matched
 
     @rpc
     def track_click(self, token: str) -> str | None:
@@ -183,6 +186,15 @@ class MessagingService(ServiceBase):
     def list_consents(self, contact_id: str) -> list[dict[str, Any]]:
         self.ctx.authenticate()
         return sending.consents_of(self.db, contact_id)
+
+    @rpc
+    def record_consent(self, contact_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """A consent given or withdrawn, with its source and consent-text version (G2)."""
+        caller = self.ctx.caller.require(*WRITERS)
+        contact = self._contact(contact_id)
+        caller.require_owner(contact.get("owner_id"))
+        return self._once("record_consent", lambda: tracking.record_consent(
+            self.db, contact, data, self._emit, caller.user_id))
 
     @rpc
     def inbound(self, data: dict[str, Any]) -> dict[str, Any]:

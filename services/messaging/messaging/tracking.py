@@ -9,6 +9,7 @@ from __future__ import annotations
 import email
 import email.policy
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from email.message import Message
 from email.parser import HeaderParser
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from crm_shared.errors import NotFound
 from messaging.models import Call, Campaign, Consent, Email, Enrollment, FollowUp, Suppression
-from messaging.rules import fail, progressed_status, utcnow
+from messaging.rules import fail, one_of, progressed_status, utcnow
 
 Emit = Callable[[str, dict[str, Any]], None]
 UNSUBSCRIBE_TEXT_VERSION = "unsubscribe-v1"
@@ -52,14 +53,25 @@ def _mark_opened(row: Email, emit: Emit) -> None:
     row.status = progressed_status(row.status, "opened")
 
 
-def record_open(session: Session, token: str, emit: Emit) -> bool:
-    """The pixel loaded; True when the token is known."""
-    row = by_token(session, token, lock=True)
-    if row is None or row.sent_at is None:
-        return False
-    row.open_count += 1
-    _mark_opened(row, emit)
-    return True
+def record_opens(session: Session, tokens: list[str], emit_many: Callable[[list[tuple[str, dict]]], None]) -> int:
+    """Pixel loads in a batch (the gateway buffers them): counts added, first opens become events."""
+    counts = Counter(t for t in tokens if _TOKEN.match(t or ""))
+    if not counts:
+        return 0
+    rows = session.execute(sa.select(Email).where(Email.token.in_(list(counts)), Email.direction == "outbound",
+                                                  Email.sent_at.is_not(None))
+                           .order_by(Email.id).with_for_update()).scalars().all()
+    now = utcnow()
+    events = []
+    for row in rows:
+        row.open_count += counts[row.token]
+        row.delivered_at = row.delivered_at or now
+        if row.opened_at is None:
+            row.opened_at = now
+            events.append(("email_opened", _fact(row)))
+        row.status = progressed_status(row.status, "opened")
+    emit_many(events)
+    return len(rows)
 
 
 def record_click(session: Session, click_token: str, emit: Emit) -> str | None:
@@ -302,3 +314,31 @@ def merge_contacts(session: Session, primary_id: str, merged_ids: list[str]) -> 
         else:
             enrollment.contact_id = primary_id
             primary_campaigns.add(enrollment.campaign_id)
+
+
+CONSENT_SOURCES = ("web_form", "double_opt_in", "event", "import", "verbal", "email", "phone", "letter", "manual")
+
+
+def record_consent(session: Session, contact: Mapping[str, Any], data: Mapping[str, Any], emit: Emit,
+                   actor_id: str | None) -> dict[str, Any]:
+    """Proof of a marketing consent (G2); a withdrawal also suppresses the address."""
+    status = one_of("status", data.get("status"), ("granted", "withdrawn"))
+    source = one_of("source", data.get("source"), CONSENT_SOURCES)
+    text_version = str(data.get("text_version") or "").strip()
+    if not text_version or len(text_version) > 40:
+        raise fail("text_version", "1 to 40 characters (which consent text the contact agreed to)")
+    address = (contact.get("email") or "").lower()
+    if not address:
+        raise fail("contact_id", "the contact has no email address")
+    if status == "withdrawn":
+        unsubscribe_address(session, address, str(contact["id"]), source, emit, actor_id, text_version)
+    else:
+        session.add(Consent(contact_id=str(contact["id"]), email=address, status="granted", source=source,
+                            text_version=text_version, recorded_by=actor_id))
+    session.flush()
+    latest = session.execute(sa.select(Consent).where(Consent.contact_id == str(contact["id"]))
+                             .order_by(Consent.occurred_at.desc()).limit(1)).scalar_one()
+    return {"id": latest.id, "email": latest.email, "status": latest.status, "source": latest.source,
+            "text_version": latest.text_version, "recorded_by": latest.recorded_by,
+            "occurred_at": latest.occurred_at.isoformat(),
+            "suppressed": session.get(Suppression, address) is not None}

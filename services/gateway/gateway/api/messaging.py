@@ -185,6 +185,13 @@ class FollowUpQuery(PageQuery):
     contact_id = fields.String()
 
 
+class ConsentIn(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(("granted", "withdrawn")))
+    source = fields.String(required=True, validate=validate.OneOf((
+        "web_form", "double_opt_in", "event", "import", "verbal", "email", "phone", "letter", "manual")))
+    text_version = fields.String(required=True, validate=validate.Length(min=1, max=40))
+
+
 class UnsubscribeIn(Schema):
     source = fields.String(load_default="manual", validate=validate.OneOf(("manual", "phone", "letter", "email")))
 
@@ -289,6 +296,14 @@ def unsubscribe_contact(contact_id: str):
 def consents(contact_id: str):
     items = call("messaging", "list_consents", contact_id)
     return jsonify({"items": items, "total": len(items), "page": 1, "per_page": max(len(items), 1)})
+
+
+@bp.post("/contacts/<contact_id>/consents")
+@require(*WRITE)
+@doc("Record a marketing consent given or withdrawn (time, source, consent-text version)", body=ConsentIn,
+     status=201, tags=["messaging"])
+def record_consent(contact_id: str):
+    return jsonify(call("messaging", "record_consent", contact_id, load_body(ConsentIn))), 201
 
 
 # -- calls -------------------------------------------------------------------------

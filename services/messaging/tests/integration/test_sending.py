@@ -165,3 +165,19 @@ def test_merge_moves_history_and_keeps_one_enrollment_per_campaign(db_session):
     assert owners == [primary["id"]]
     assert db_session.execute(sa.select(sa.func.count()).where(Email.contact_id == duplicate["id"])).scalar() == 0
     assert tracking.forget_contact(db_session, primary["id"]) == {"refused": 1, "left": 1, "cancelled": 0}
+
+
+def test_batched_opens_count_all_and_emit_one_event_per_message(db_session, sink):
+    settings, folder = sink
+    ann, bob = contact(), contact()
+    fake = FakeContacts([ann, bob])
+    sending.enqueue(db_session, MARKETER, fake, {"contact_ids": [ann["id"], bob["id"]], "subject": "s", "body": "b"})
+    run(db_session, fake, settings)
+    tokens = dict(db_session.execute(sa.select(Email.contact_id, Email.token).where(
+        Email.contact_id.in_([ann["id"], bob["id"]]))).all())
+    events: list = []
+    assert tracking.record_opens(db_session, [tokens[ann["id"]]] * 3 + ["bogus!", "x" * 20], events.extend) == 1
+    assert tracking.record_opens(db_session, [tokens[ann["id"]], tokens[bob["id"]]], events.extend) == 2
+    assert [(e[0], e[1]["contact_id"]) for e in events] == [("email_opened", ann["id"]), ("email_opened", bob["id"])]
+    row = db_session.execute(sa.select(Email).where(Email.contact_id == ann["id"])).scalar_one()
+    assert row.open_count == 4 and row.status == "opened" and row.delivered_at is not None
