@@ -20,6 +20,7 @@ import csv
 import io
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -164,20 +165,27 @@ class MemoryWatch(threading.Thread):
             time.sleep(0.5)
 
 
+def wait_status(client, import_id: str, statuses: tuple[str, ...], limit: float = 3600) -> dict:
+    deadline = time.monotonic() + limit
+    while (job := client.get(f"/api/v1/imports/{import_id}").json())["status"] not in statuses:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"import {import_id} still {job['status']} {job['progress']}% after {limit}s")
+        time.sleep(0.2)
+    return job
+
+
 def run_import(client, data: bytes, name: str) -> dict:
     started = time.monotonic()
     response = client.post("/api/v1/imports", files={"file": (name, data, "text/csv")}, timeout=120)
     assert response.status_code == 202, response.text
     import_id = response.json()["id"]
     uploaded = time.monotonic()
-    while (job := client.get(f"/api/v1/imports/{import_id}").json())["status"] not in ("review", "failed"):
-        time.sleep(0.2)
+    job = wait_status(client, import_id, ("review", "failed"))
     reviewed = time.monotonic()
     assert job["status"] == "review", job
     response = client.post(f"/api/v1/imports/{import_id}/commit", json={"unresolved": "merge"})
     assert response.status_code == 202, response.text
-    while (job := client.get(f"/api/v1/imports/{import_id}").json())["status"] not in ("completed", "failed"):
-        time.sleep(0.2)
+    job = wait_status(client, import_id, ("completed", "failed"))
     done = time.monotonic()
     return {"job": job, "upload_s": uploaded - started, "process_s": reviewed - uploaded,
             "commit_s": done - reviewed, "total_s": done - started}
@@ -282,6 +290,7 @@ def main() -> int:
               f"({2 * args.rows / both:.0f} rows/s); one worker, one file: {one['total_s']:.2f} s")
         print(f"peak worker memory with 2 workers (largest process): {watch.peak_kb / 1024:.0f} MB")
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)      # a second Ctrl-C must not skip the clean-up
         system.stop()
         if not args.keep:
             for service in SERVICES:
