@@ -403,3 +403,12 @@ def test_database_wide_duplicates_and_merge(marketing):
     assert marketing.get(f"/api/v1/contacts/{b['id']}").status_code == 404
     bad = marketing.get("/api/v1/duplicates", params={"match_type": "nope"})
     assert bad.status_code == 422
+
+
+def test_sales_imports_are_owned_by_the_importer(api):
+    sales = signed_in(api, "sales")
+    job = start(sales, f"Name,Email\nOwen Sales,owen-{uid()}@example.com\n")
+    done = commit_and_wait(sales, job["id"])
+    assert done["summary"]["imported"] == 1 and done["user"]["id"] == sales.user["id"]
+    contact = sales.get("/api/v1/contacts", params={"import_id": job["id"]}).json()["items"][0]
+    assert contact["owner_id"] == sales.user["id"]

@@ -94,6 +94,11 @@ def test_full_run_with_every_match_type_and_decisions(db_session, contacts):
     assert len(created) == 1
     row7 = db_session.get(ImportRow, (import_id, 7))
     assert row7.outcome == "merged" and row7.contact_id == created[0]["id"]
+    events = db_session.execute(sa.text(
+        "SELECT envelope FROM outbox WHERE event_type = 'import_completed' AND envelope->'data'->>'import_id' = :i"),
+        {"i": import_id}).scalars().all()
+    assert len(events) == 1 and events[0]["data"]["summary"] == job.summary
+    assert events[0]["data"]["created_contact_ids"] == [created[0]["id"]]
     report = jobs.errors_csv(db_session, MARKETING, import_id)
     assert "missing_required" in report and "Invalid email format: not-an-email" in report
     assert "Invalid phone number: 555-ABC-1234" in report and "skipped" in report
@@ -183,7 +188,11 @@ def test_housekeeping_times_out_idle_imports_and_resumes_stalled_ones(db_session
         last_activity_at=sa.func.now() - sa.text("interval '31 minutes'")))
     db_session.execute(sa.update(Import).where(Import.id == stalled).values(
         updated_at=sa.func.now() - sa.text("interval '5 minutes'")))
+    expired = upload(db_session, f"Name,Email\nOld Timer,{unique('o')}@x.com\n")
+    db_session.execute(sa.update(Import).where(Import.id == expired).values(
+        created_at=sa.func.now() - sa.text("interval '31 days'")))
     resumed = dict(jobs.housekeeping(db_session, stall_seconds=60))
+    assert db_session.get(Import, expired) is None
     db_session.commit()
     assert db_session.get(Import, idle).status == "cancelled"
     assert "inactivity" in db_session.get(Import, idle).message
