@@ -80,12 +80,22 @@ def decode(data: bytes) -> tuple[str, str]:
             raise NotCsv(f"the file says it is UTF-8 but byte {exc.start + 3} is not valid UTF-8") from exc
     try:
         return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
+    except UnicodeDecodeError as exc:
+        if _has_utf8_sequences(data):
+            # Mostly UTF-8 with broken bytes: reading it as Windows-1252 would store mojibake (RELIABILITY I5).
+            line = data.count(b"\n", 0, exc.start) + 1
+            raise NotCsv(f"the file is UTF-8 but byte {exc.start} (line {line}) is not valid UTF-8; "
+                         "save it again as UTF-8", line) from exc
     try:
         return data.decode("cp1252"), "cp1252"
     except UnicodeDecodeError:
         return data.decode("latin-1"), "latin-1"
+
+
+def _has_utf8_sequences(data: bytes) -> bool:
+    """True when the bytes hold well-formed multi-byte UTF-8 characters (so the file meant to be UTF-8)."""
+    text = data.decode("utf-8", errors="replace")
+    return any(ord(ch) > 127 and ch != "\ufffd" for ch in text)
 
 
 def _sample_rows(sample: str, delimiter: str) -> list[int]:
