@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from crm_shared.reliability import add_event
 from segments.models import ContactProjection, Segment, SegmentMember
-from segments.query import compile_criteria
+from segments.query import compile_body, compile_criteria
 
 M = SegmentMember.__table__
 P = ContactProjection.__table__
@@ -138,23 +138,9 @@ def transfer_manual(session: Session, from_ids: Iterable[str], to_id: str) -> in
 
 
 # -- set-based refresh ------------------------------------------------------
-def _compiled(expr: Any) -> tuple[str, dict[str, Any]]:
-    compiled = sa.select(P.c.contact_id).where(expr).compile(dialect=postgresql.dialect(),
-                                                             compile_kwargs={"render_postcompile": True})
+def _compiled(statement: Any) -> tuple[str, dict[str, Any]]:
+    compiled = statement.compile(dialect=postgresql.dialect(), compile_kwargs={"render_postcompile": True})
     return str(compiled), dict(compiled.params)
-
-
-_EVENT_SQL = """
-  INSERT INTO outbox (event_id, source, event_type, envelope)
-  SELECT e.event_id, 'segments', 'segment_membership_changed',
-         jsonb_build_object('event_id', e.event_id, 'event_type', 'segment_membership_changed',
-                            'schema_version', 1, 'occurred_at', %(occurred_at)s, 'source', 'segments',
-                            'data', jsonb_build_object('segment_id', %(seg_id)s, 'segment_name', %(seg_name)s,
-                                                       'contact_id', e.contact_id, 'change', e.change,
-                                                       'manual', e.manual, 'actor_id', NULL))
-  FROM (SELECT gen_random_uuid()::text AS event_id, contact_id, change, manual FROM {source}) e
-  RETURNING 1
-"""
 
 
 @dataclass
@@ -170,39 +156,74 @@ class RefreshResult:
                 "qualifies": self.requalified, "no_longer_qualifies": self.disqualified}
 
 
-def refresh_segment(session: Session, segment: Segment, now: datetime | None = None) -> RefreshResult:
-    """Recompute a dynamic segment over the whole projection in one set-based statement."""
-    result = RefreshResult(segment.id)
-    if segment.kind != "dynamic" or not segment.criteria:
-        return result
-    select_sql, params = _compiled(compile_criteria(segment.criteria, now))
-    params.update(seg_id=segment.id, seg_name=segment.name, occurred_at=datetime.now(UTC).isoformat())
-    not_qualifying = "NOT EXISTS (SELECT 1 FROM q WHERE q.contact_id = m.contact_id)"
-    # One statement: the criteria scan the projection once; the three changes touch disjoint rows.
-    row = session.connection().exec_driver_sql(f"""
-        WITH q AS MATERIALIZED ({select_sql}),
-        cand AS (SELECT q.contact_id FROM q LEFT JOIN segment_members m
-                   ON m.segment_id = %(seg_id)s AND m.contact_id = q.contact_id
+def _qualifying_pairs(segments: list[Segment], now: datetime | None) -> Any:
+    """SELECT (segment_id, contact_id) for every segment a contact meets, in one scan of the projection."""
+    tags = postgresql.array([sa.case((compile_body(s.criteria, now), sa.literal(s.id)), else_=sa.null())
+                             for s in segments])
+    return sa.select(P.c.contact_id, sa.func.unnest(tags).label("segment_id")).where(P.c.known.is_(True))
+
+
+def refresh_segments(session: Session, segments: list[Segment], now: datetime | None = None) -> list[RefreshResult]:
+    """Recompute dynamic segments over the whole projection in one set-based statement.
+
+    One scan of the projection tests every segment's criteria per contact;
+    joins, leaves and flag changes (disjoint rows) and their outbox events are
+    applied by data-modifying CTEs, so nothing loops in Python.
+    """
+    results = {s.id: RefreshResult(s.id) for s in segments}
+    dynamic = [s for s in segments if s.kind == "dynamic" and s.criteria]
+    if not dynamic:
+        return list(results.values())
+    pairs_sql, params = _compiled(_qualifying_pairs(dynamic, now))
+    params.update(seg_ids=[s.id for s in dynamic], occurred_at=datetime.now(UTC).isoformat())
+    not_qualifying = ("NOT EXISTS (SELECT 1 FROM q WHERE q.segment_id = m.segment_id "
+                      "AND q.contact_id = m.contact_id)")
+    rows = session.connection().exec_driver_sql(f"""
+        WITH q AS MATERIALIZED (SELECT x.segment_id, x.contact_id FROM ({pairs_sql}) x
+                                WHERE x.segment_id IS NOT NULL),
+        cand AS (SELECT q.segment_id, q.contact_id FROM q LEFT JOIN segment_members m
+                   ON m.segment_id = q.segment_id AND m.contact_id = q.contact_id
                  WHERE m.contact_id IS NULL OR m.qualifies IS FALSE),
         up AS (INSERT INTO segment_members (segment_id, contact_id, manual, qualifies, added_at, updated_at)
-               SELECT %(seg_id)s, contact_id, false, true, now(), now() FROM cand
+               SELECT segment_id, contact_id, false, true, now(), now() FROM cand
                ON CONFLICT (segment_id, contact_id) DO UPDATE SET qualifies = true, updated_at = now()
-               RETURNING contact_id, manual, CASE WHEN xmax = 0 THEN 'joined' ELSE 'qualifies' END AS change),
+               RETURNING segment_id, contact_id, manual,
+                         CASE WHEN xmax = 0 THEN 'joined' ELSE 'qualifies' END AS change),
         gone AS (DELETE FROM segment_members m
-                 WHERE m.segment_id = %(seg_id)s AND m.manual IS FALSE AND {not_qualifying}
-                 RETURNING m.contact_id, m.manual, 'left' AS change),
+                 WHERE m.segment_id = ANY(%(seg_ids)s) AND m.manual IS FALSE AND {not_qualifying}
+                 RETURNING m.segment_id, m.contact_id, m.manual, 'left' AS change),
         flip AS (UPDATE segment_members m SET qualifies = false, updated_at = now()
-                 WHERE m.segment_id = %(seg_id)s AND m.manual IS TRUE AND m.qualifies IS TRUE AND {not_qualifying}
-                 RETURNING m.contact_id, m.manual, 'no_longer_qualifies' AS change),
+                 WHERE m.segment_id = ANY(%(seg_ids)s) AND m.manual IS TRUE AND m.qualifies IS TRUE
+                   AND {not_qualifying}
+                 RETURNING m.segment_id, m.contact_id, m.manual, 'no_longer_qualifies' AS change),
         changes AS (SELECT * FROM up UNION ALL SELECT * FROM gone UNION ALL SELECT * FROM flip),
-        ev AS ({_EVENT_SQL.format(source="changes")})
-        SELECT count(*) FILTER (WHERE change = 'joined'), count(*) FILTER (WHERE change = 'left'),
+        ev AS (
+          INSERT INTO outbox (event_id, source, event_type, envelope)
+          SELECT e.event_id, 'segments', 'segment_membership_changed',
+                 jsonb_build_object('event_id', e.event_id, 'event_type', 'segment_membership_changed',
+                                    'schema_version', 1, 'occurred_at', %(occurred_at)s, 'source', 'segments',
+                                    'data', jsonb_build_object('segment_id', e.segment_id,
+                                                               'segment_name', e.segment_name,
+                                                               'contact_id', e.contact_id, 'change', e.change,
+                                                               'manual', e.manual, 'actor_id', NULL))
+          FROM (SELECT gen_random_uuid()::text AS event_id, c.segment_id, s.name AS segment_name, c.contact_id,
+                       c.change, c.manual
+                FROM changes c JOIN segments s ON s.id = c.segment_id) e
+          RETURNING 1)
+        SELECT segment_id, count(*) FILTER (WHERE change = 'joined'), count(*) FILTER (WHERE change = 'left'),
                count(*) FILTER (WHERE change = 'qualifies'), count(*) FILTER (WHERE change = 'no_longer_qualifies')
-        FROM changes
-    """, params).one()
-    result.joined, result.left, result.requalified, result.disqualified = row
-    session.execute(sa.update(Segment).where(Segment.id == segment.id).values(refreshed_at=sa.func.now()))
-    return result
+        FROM changes GROUP BY segment_id
+    """, params).all()
+    for segment_id, joined, left, requalified, disqualified in rows:
+        results[segment_id] = RefreshResult(segment_id, joined, left, requalified, disqualified)
+    session.execute(sa.update(Segment).where(Segment.id.in_([s.id for s in dynamic]))
+                    .values(refreshed_at=sa.func.now()))
+    return list(results.values())
+
+
+def refresh_segment(session: Session, segment: Segment, now: datetime | None = None) -> RefreshResult:
+    """One segment (creation, criteria edit, on demand)."""
+    return refresh_segments(session, [segment], now)[0]
 
 
 def preview(session: Session, criteria: dict[str, Any], sample_size: int = 10,

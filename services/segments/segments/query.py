@@ -35,6 +35,11 @@ def compile_criteria(tree: Mapping[str, Any], now: datetime | None = None) -> Co
     return sa.and_(P.c.known.is_(True), _group(tree, moment))
 
 
+def compile_body(tree: Mapping[str, Any], now: datetime | None = None) -> ColumnElement[bool]:
+    """The tree alone (the caller restricts to ``known`` contacts), e.g. inside a CASE per segment."""
+    return _group(tree, now or datetime.now(UTC))
+
+
 def _group(tree: Mapping[str, Any], now: datetime) -> ColumnElement[bool]:
     kind, items = next(iter(tree.items()))
     parts = [_group(node, now) if "field" not in node else _condition(node, now) for node in items]

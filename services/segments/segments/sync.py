@@ -69,22 +69,20 @@ def merge(session: Session, data: dict[str, Any]) -> list[str]:
 
 
 def refresh_all(session: Session, min_age_seconds: float = 0.0) -> dict[str, Any]:
-    """Refresh every dynamic segment, one transaction each; skip ones another replica is doing or just did."""
+    """Refresh every dynamic segment in one pass over the projection.
+
+    Segments another replica holds (row lock) or refreshed less than
+    ``min_age_seconds`` ago are skipped, so replicas' timers do not repeat work.
+    """
     started = time.monotonic()
     cutoff = datetime.now(UTC) - timedelta(seconds=min_age_seconds)
-    results = []
-    ids = session.scalars(sa.select(Segment.id).where(Segment.kind == "dynamic").order_by(Segment.created_at)).all()
+    segments = [s for s in session.scalars(
+        sa.select(Segment).where(Segment.kind == "dynamic").order_by(Segment.created_at)
+        .with_for_update(skip_locked=True))
+        if not (min_age_seconds and s.refreshed_at and s.refreshed_at > cutoff)]
+    results = membership.refresh_segments(session, segments) if segments else []
     session.commit()
-    for segment_id in ids:
-        locked = session.execute(sa.select(sa.func.pg_try_advisory_xact_lock(
-            sa.func.hashtext(f"segment-refresh:{segment_id}")))).scalar_one()
-        segment = session.get(Segment, segment_id, with_for_update={"skip_locked": True}) if locked else None
-        if segment is None or (min_age_seconds and segment.refreshed_at and segment.refreshed_at > cutoff):
-            session.rollback()
-            continue
-        results.append(membership.refresh_segment(session, segment).as_dict())
-        session.commit()
-    return {"segments": results, "seconds": round(time.monotonic() - started, 3)}
+    return {"segments": [r.as_dict() for r in results], "seconds": round(time.monotonic() - started, 3)}
 
 
 def rebuild_projection(session: Session, contacts: Any, page_size: int = 1000) -> dict[str, Any]:

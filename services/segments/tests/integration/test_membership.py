@@ -184,3 +184,19 @@ def test_set_based_refresh_agrees_with_python(db_session, people, cond):
                                                                   "criteria": tree})
     members = {cid for cid in _members(db_session, segment.id) if cid in people}
     assert members == {cid for cid in people if matches(tree, projection.record(db_session, cid))}
+
+
+def test_one_pass_refresh_of_many_segments(db_session, people):
+    trees = [validate_criteria({"all": [cond]}) for cond in CONDITIONS[:12]]
+    segments = [operations.create_segment(db_session, MARKETING, {"name": f"Many {i} {uuid.uuid4().hex[:6]}",
+                                                                  "criteria": tree})[0]
+                for i, tree in enumerate(trees)]
+    for cid in people:  # scores move behind the segments' backs (no per-contact evaluation)
+        projection.apply_score(db_session, {"contact_id": cid, "score": 40, "fit": 0, "engagement": 0,
+                                            "engagement_level": 0}, NOW + timedelta(minutes=1))
+    results = {r.segment_id: r for r in membership.refresh_segments(db_session, segments)}
+    assert set(results) == {s.id for s in segments}
+    assert any(r.left or r.joined for r in results.values())
+    for segment, tree in zip(segments, trees, strict=True):
+        members = {cid for cid in _members(db_session, segment.id) if cid in people}
+        assert members == {cid for cid in people if matches(tree, projection.record(db_session, cid))}
