@@ -92,3 +92,9 @@ def test_row_limit():
 def test_file_over_ten_megabytes_is_refused():
     with pytest.raises(reader.NotCsv):
         reader.parse(b"a,b\n" + b"x,y\n" * (reader.MAX_BYTES // 4 + 1))
+
+
+def test_mostly_utf8_with_a_broken_byte_is_refused_not_stored_as_mojibake():
+    with pytest.raises(reader.NotCsv) as caught:
+        reader.parse("Name,Email\nJosé Müller,j@example.com\n".encode() + b"Bad \xe9 Byte,b@example.com\n")
+    assert "not valid UTF-8" in caught.value.reason and caught.value.line == 3
