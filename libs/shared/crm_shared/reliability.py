@@ -180,13 +180,25 @@ class OutboxRelay:
     def __init__(self, engine: Engine, uri: str | None = None):
         self.engine = engine
         self.publisher = ConfirmingPublisher(uri or amqp_uri())
-        # one publisher connection: concurrent flushes (timer + worker teardowns) take turns on it,
-        # otherwise eventlet raises "second simultaneous read" and rows wait for the next tick
+        # one publisher connection: only one flush at a time uses it (eventlet raises "second simultaneous
+        # read" otherwise). A flush asked for meanwhile does not wait (a worker teardown must not hold its
+        # worker slot): it asks the running one to go round once more.
         self._lock = threading.Lock()
+        self._again = False
 
     def flush(self, limit: int = 500) -> int:
-        with self._lock:
-            return self._flush(limit)
+        if not self._lock.acquire(blocking=False):
+            self._again = True
+            return 0
+        try:
+            published = 0
+            while True:
+                self._again = False
+                published += self._flush(limit)
+                if not self._again:
+                    return published
+        finally:
+            self._lock.release()
 
     def _flush(self, limit: int) -> int:
         published = 0
