@@ -242,7 +242,7 @@ def _match_chunk(session: Session, job: Import, contacts: ContactsApi) -> None:
 
 
 CANDIDATE_LIMIT = 2000          # contacts.match_candidates answers at most this many contacts
-LOOKUP_BATCH = 250
+LOOKUP_BATCH = 1000
 
 
 def fetch_candidates(contacts: ContactsApi, records: list[matching.MatchRecord]) -> list[dict[str, Any]]:
