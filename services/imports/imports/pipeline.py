@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 VALIDATE_CHUNK = int(os.environ.get("CRM_IMPORT_VALIDATE_CHUNK", "5000"))
 MATCH_CHUNK = int(os.environ.get("CRM_IMPORT_MATCH_CHUNK", "2000"))
-COMMIT_CHUNK = int(os.environ.get("CRM_IMPORT_COMMIT_CHUNK", "1000"))
+COMMIT_CHUNK = int(os.environ.get("CRM_IMPORT_COMMIT_CHUNK", "250"))
 ACTIVE_PHASES = ("split", "validate", "match", "commit", "finalize")
 
 STAGES = {

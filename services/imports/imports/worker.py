@@ -69,7 +69,7 @@ class RpcContacts:
         return result.get("items", []) if isinstance(result, dict) else result
 
     def import_batch(self, import_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        result = self._call("import_batch", import_id, rows)
+        result = self._call("import_batch", import_id, rows, timeout=300)
         return result.get("results", result.get("items", [])) if isinstance(result, dict) else result
 
     def iter_contacts(self, after_id: str | None, limit: int) -> dict[str, Any]:
@@ -96,8 +96,10 @@ def advance_task(self, import_id: str, token: str) -> str:
         with session_factory() as session:
             state = pipeline.advance(session, import_id, token, RpcContacts())
     except (ServiceUnavailable, ConnectionError, OSError) as exc:
+        # A timed-out call may still be running in contacts: give it time to finish before asking again
+        # (asking again is safe either way: import_batch is idempotent on (import_id, row)).
         log.warning("import step will retry", extra={"import_id": import_id, "error": str(exc)})
-        raise self.retry(exc=exc, countdown=min(2 ** min(self.request.retries, 5), 30)) from exc
+        raise self.retry(exc=exc, countdown=min(10 * 2 ** min(self.request.retries, 3), 60)) from exc
     except RemoteError as exc:
         if self.request.retries < 5:
             raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
