@@ -449,10 +449,10 @@ class ContactOps:
             cached = (time.monotonic(), [(r[0], r[1]) for r in rows])
             _tag_cache["all"] = cached
         counts: dict[str, tuple[str, int]] = {}
-        for name, count in cached[1]:
+        for name, count in cached[1]:  # most used first: the first spelling of a tag is the one shown
             key = rules.tag_key(name)
-            if key not in counts or counts[key][1] < count:
-                counts[key] = (name, count + (counts[key][1] if key in counts else 0))
+            shown, total = counts.get(key, (name, 0))
+            counts[key] = (shown, total + count)
         for name in rules.SUGGESTED_TAGS:
             counts.setdefault(rules.tag_key(name), (name, 0))
         needle = rules.tag_key(q or "")
