@@ -35,6 +35,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     def start_timer():
         g.started = time.monotonic()
         g.request_id = request.headers.get("X-Request-Id") or uuid.uuid4().hex
+        if "\x00" in request.path or any("\x00" in v for v in request.args.values()):
+            return error_response(400, "bad_request", "NUL characters are not allowed in the URL")
+        return None
 
     @app.after_request
     def access_log(response):

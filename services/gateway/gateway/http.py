@@ -14,6 +14,32 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate
 from crm_shared.errors import BadRequest, ValidationFailed
 
 UNKNOWN_FIELD = "Unknown field."
+# Integers past this are not exact in JSON clients and overflow PostgreSQL arithmetic (offsets, bigint).
+SAFE_INTEGER = 2**53 - 1
+PAGE_MAX = 100_000
+
+
+def check_values(data: Any, path: str = "") -> None:
+    """Refuse values no service could store: NUL characters and integers beyond 2**53 (422 naming the field)."""
+    problems: dict[str, list[str]] = {}
+
+    def walk(value: Any, where: str) -> None:
+        if isinstance(value, str) and "\x00" in value:
+            problems.setdefault(where or "body", []).append("must not contain NUL characters")
+        elif isinstance(value, bool):
+            return
+        elif isinstance(value, int) and abs(value) > SAFE_INTEGER:
+            problems.setdefault(where or "body", []).append(f"must be between -{SAFE_INTEGER} and {SAFE_INTEGER}")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, (list, tuple)):
+            for index, item in enumerate(value):
+                walk(item, f"{where}[{index}]")
+
+    walk(data, path)
+    if problems:
+        raise ValidationFailed("Validation failed", {"fields": problems})
 
 
 def _raise_for(exc: ValidationError) -> None:
@@ -37,8 +63,10 @@ def json_body() -> dict[str, Any]:
 
 def load_body(schema: Schema | type[Schema], partial: bool = False) -> dict[str, Any]:
     instance = schema() if isinstance(schema, type) else schema
+    body = json_body()
+    check_values(body)
     try:
-        return instance.load(json_body(), partial=partial, unknown=RAISE)
+        return instance.load(body, partial=partial, unknown=RAISE)
     except ValidationError as exc:
         _raise_for(exc)
         raise
@@ -55,9 +83,13 @@ def load_query(schema: Schema | type[Schema]) -> dict[str, Any]:
         else:
             raw[key] = values[-1]
     try:
-        return instance.load(raw, unknown="exclude")
+        loaded = instance.load(raw, unknown="exclude")
     except ValidationError as exc:
         raise ValidationFailed("Invalid query parameters", {"fields": exc.normalized_messages()}) from exc
+    check_values(loaded)
+    if isinstance(loaded.get("page"), int) and loaded["page"] > PAGE_MAX:
+        raise ValidationFailed("Invalid query parameters", {"fields": {"page": [f"must be at most {PAGE_MAX}"]}})
+    return loaded
 
 
 class PageQuery(Schema):

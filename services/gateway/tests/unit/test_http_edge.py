@@ -88,3 +88,16 @@ def test_openapi_comes_from_the_same_schemas():
     name = schema_ref.rsplit("/", 1)[-1]
     assert set(spec["components"]["schemas"][name]["properties"]) == {"name", "size"}
     assert op["security"] == [{"bearer": []}]
+
+
+def test_nul_characters_and_huge_integers_are_refused(client):
+    r = client.post("/api/v1/things", json={"name": "a\x00b", "size": 1}, headers=_auth("admin"))
+    assert r.status_code == 422 and "name" in r.json["error"]["details"]["fields"]
+    r = client.post("/api/v1/things", json={"name": "ok", "size": 2**64}, headers=_auth("admin"))
+    assert r.status_code == 422 and "size" in r.json["error"]["details"]["fields"]
+    r = client.get("/api/v1/things?page=10811888204578596864", headers=_auth("admin"))
+    assert r.status_code == 422 and "page" in r.json["error"]["details"]["fields"]
+    r = client.get("/api/v1/things?page=100001", headers=_auth("admin"))
+    assert r.status_code == 422
+    r = client.get("/api/v1/things?q=a%00b", headers=_auth("admin"))
+    assert r.status_code == 400
