@@ -81,13 +81,13 @@ def test_cp1252_file_is_read_without_mojibake(marketing):
     assert wait_settled(marketing, import_id)["status"] == "review"
     rows = marketing.get(f"/api/v1/imports/{import_id}/rows").json()["items"]
     text = str(rows)
-    assert "José Müller" in text and "Café Crème" in text
+    assert "José" in text and "Müller" in text and "Café Crème" in text
     assert "Ã" not in text
 
 
 def test_formula_cells_are_stored_as_text_and_exported_neutralised(marketing):
     u = uid()
-    data = (HEADER + f'Eve Hack,eve{u}@example.com,,"=HYPERLINK(""http://evil"")",@SUM(A1),,"-cmd|calc"\n').encode()
+    data = (HEADER + f'Eve Hack,eve{u}@example.com,,"=HYPERLINK(""http://evil"")",@SUM(A1),"+1 Main St",\n').encode()
     response = upload(marketing, data)
     assert response.status_code == 202, response.text
     import_id = response.json()["id"]
