@@ -77,6 +77,13 @@ def _one_row(ops: ContactOps, import_id: str, number: int, row: dict[str, Any]) 
     contact_fields, form = _split_form(dict(row.get("fields") or {}))
     base = {"row": number, "contact_id": row.get("contact_id"), "outcome": "failed", "changes": {},
             "conflicts": {}, "error": None}
+    if action == "merge":
+        target = ops.session.scalar(sa.select(Contact).where(Contact.id == str(row.get("contact_id") or "")))
+        if target is not None and not rules.can_write_contact(ops.caller, target.owner_id):
+            # audited in the batch's transaction: a denial must not roll back the rows before it
+            audit.append(ops.session, ops.caller, "denied", "contact", target.id,
+                         details={"attempted": "import merge", "import_id": import_id, "row": number})
+            return {**base, "error": "you may only merge into contacts you own"}
     try:
         with ops.session.begin_nested():
             if action == "create":
@@ -96,7 +103,6 @@ def _one_row(ops: ContactOps, import_id: str, number: int, row: dict[str, Any]) 
 def _merge_row(ops: ContactOps, import_id: str, contact_id: str, fields: dict[str, Any],
                form: dict[str, Any]) -> dict[str, Any]:
     contact = ops.load(contact_id, lock=True)
-    ops.require_write(contact, "merge into")
     incoming = rules.clean_contact({k: val for k, val in fields.items() if k != "owner_id"}, partial=True)
     form_tags = rules.initial_tags({**form, "position": incoming.get("position")}) if form else []
     if form_tags:

@@ -67,3 +67,18 @@ def test_calls_without_a_valid_token_are_refused(db_session):
     service = worker_factory(ContactsService, db=db_session, outbox=_Outbox(), ctx=_Ctx("forged"))
     with pytest.raises(Unauthorized):
         service.list_contacts({})
+
+
+def test_a_denied_import_row_does_not_undo_the_rows_before_it(db_session):
+    owner, importer = _user(db_session, "sales"), _user(db_session, "sales")
+    theirs = _service(db_session, owner).create_contact(
+        {"first_name": "Cara", "last_name": "Mill", "email": f"cara.{uuid.uuid4().hex}@x.io"})
+    service = _service(db_session, importer)
+    mine = f"dan.{uuid.uuid4().hex}@x.io"
+    results = service.import_batch(str(uuid.uuid4()), [
+        {"row": 1, "action": "create", "fields": {"first_name": "Dan", "last_name": "Roe", "email": mine}},
+        {"row": 2, "action": "merge", "contact_id": theirs["id"], "fields": {"department": "Ops"}},
+    ])
+    assert [r["outcome"] for r in results] == ["created", "failed"]
+    assert service.get_contact(results[0]["contact_id"])["email"] == mine
+    assert service.get_contact(theirs["id"])["department"] is None
