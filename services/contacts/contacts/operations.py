@@ -728,7 +728,8 @@ class ContactOps:
         items = [self.to_api(c, now) for c in rows]
         body = rules.export_csv(items)
         audit.append(self.session, self.caller, "export", "contacts", None, None, None,
-                     {"filters": {k: val for k, val in (filters or {}).items()}, "rows": len(items),
+                     {"filters": {k: (f"{len(val)} ids" if k == "ids" else val) for k, val in (filters or {}).items()},
+                      "rows": len(items),
                       "matched": total, "sort": sort})
         return {"csv": body, "rows": len(items), "matched": total, "truncated": total > len(items)}
 
