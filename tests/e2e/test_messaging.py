@@ -608,3 +608,13 @@ def test_consent_records_are_provable_and_withdrawal_suppresses(marketing, new_c
     assert refused["results"][0]["reason"] == "unsubscribed"
     history = marketing.get(f"/api/v1/contacts/{contact['id']}/consents").json()["items"]
     assert [c["status"] for c in history] == ["withdrawn", "granted"]
+
+
+def test_sales_sending_to_an_own_unsubscribed_contact_is_refused_not_forbidden(sales, new_contact):
+    contact = new_contact(owner=sales)
+    assert sales.post(f"/api/v1/contacts/{contact['id']}/unsubscribe", json={"source": "phone"}).status_code == 200
+    response = send(sales, [contact["id"]], subject="x", body="y")
+    assert response.status_code == 202
+    assert response.json()["results"] == [{"contact_id": contact["id"], "status": "refused",
+                                           "reason": "unsubscribed"}]
+    assert outbox_events("unsubscribed", contact_id=contact["id"])[0]["source"] == "phone"
