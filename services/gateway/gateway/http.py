@@ -6,6 +6,7 @@ Unknown body fields are a 400 that names them (RELIABILITY A3); bad values a
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import request
@@ -17,10 +18,11 @@ UNKNOWN_FIELD = "Unknown field."
 # Integers past this are not exact in JSON clients and overflow PostgreSQL arithmetic (offsets, bigint).
 SAFE_INTEGER = 2**53 - 1
 PAGE_MAX = 100_000
+MAX_UTC_OFFSET = timedelta(hours=14)  # the widest real-world offset (UTC+14, Kiribati)
 
 
 def check_values(data: Any, path: str = "") -> None:
-    """Refuse values no service could store: NUL characters and integers beyond 2**53 (422 naming the field)."""
+    """Refuse values no service could store: NUL characters, integers beyond 2**53, offsets past ±14:00."""
     problems: dict[str, list[str]] = {}
 
     def walk(value: Any, where: str) -> None:
@@ -28,6 +30,10 @@ def check_values(data: Any, path: str = "") -> None:
             problems.setdefault(where or "body", []).append("must not contain NUL characters")
         elif isinstance(value, bool):
             return
+        elif isinstance(value, datetime):
+            offset = value.utcoffset()
+            if offset is not None and abs(offset) > MAX_UTC_OFFSET:
+                problems.setdefault(where or "body", []).append("time zone offset must be within ±14:00")
         elif isinstance(value, int) and abs(value) > SAFE_INTEGER:
             problems.setdefault(where or "body", []).append(f"must be between -{SAFE_INTEGER} and {SAFE_INTEGER}")
         elif isinstance(value, dict):

@@ -101,3 +101,15 @@ def test_nul_characters_and_huge_integers_are_refused(client):
     assert r.status_code == 422
     r = client.get("/api/v1/things?q=a%00b", headers=_auth("admin"))
     assert r.status_code == 400
+
+
+def test_impossible_time_zone_offsets_are_refused():
+    from gateway.http import check_values
+
+    class Q(Schema):
+        since = fields.AwareDateTime()
+
+    with pytest.raises(Exception) as err:
+        check_values(Q().load({"since": "0171-11-22T14:41:47+22:07"}))
+    assert "since" in err.value.details["fields"]
+    check_values(Q().load({"since": "2024-01-15T14:45:00+14:00"}))
