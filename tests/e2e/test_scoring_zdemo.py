@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
+
 from crm_shared.system import ROOT
 
 
+@pytest.mark.timeout(900)  # loads the 300 demo contacts first (slow on a shared 2-core machine)
 def test_demo_hot_leads_have_real_signals(api, crm_system):
     import os
     import sys

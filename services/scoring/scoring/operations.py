@@ -37,21 +37,24 @@ _model_cache: dict[str, Any] = {}
 
 
 def current_model(db: Session) -> tuple[int, dict[str, Any]]:
-    """The model in force (highest version); version 1 is the default, written on first use."""
-    row = db.execute(sa.select(ModelVersion.version, ModelVersion.config)
-                     .order_by(ModelVersion.version.desc()).limit(1)).first()
-    if row is None:
+    """The model in force (highest version); version 1 is the default, written on first use.
+
+    Only the version number is read each time; the document is loaded and validated when it changed.
+    """
+    version = db.execute(sa.select(sa.func.max(ModelVersion.version))).scalar()
+    if version is None:
         db.execute(insert(ModelVersion).values(version=1, config=default_model(), created_by=None,
                                                note="default model (seed 000 tables, SPEC decisions)")
                    .on_conflict_do_nothing())
         db.flush()
         return current_model(db)
     cached = _model_cache.get("model")
-    if cached and cached[0] == row.version:
+    if cached and cached[0] == version:
         return cached
-    model = validate_model(row.config)
-    _model_cache["model"] = (row.version, model)
-    return row.version, model
+    config = db.execute(sa.select(ModelVersion.config).where(ModelVersion.version == version)).scalar_one()
+    model = validate_model(config)
+    _model_cache["model"] = (version, model)
+    return version, model
 
 
 def model_view(db: Session) -> dict[str, Any]:
@@ -188,9 +191,8 @@ def add_event(db: Session, contact_id: str, event_type: str, occurred_at: dateti
         properties=json.loads(json.dumps(properties, default=str)), source=source, source_ref=source_ref)
     if source_ref:
         stmt = stmt.on_conflict_do_nothing(index_elements=[EngagementEvent.source_ref])
-    if db.execute(stmt.returning(EngagementEvent.id)).first() is None:
-        return None
-    return db.get(EngagementEvent, event_id)
+    row = db.execute(stmt.returning(EngagementEvent)).first()
+    return None if row is None else row[0]
 
 
 def event_view(event: EngagementEvent) -> dict[str, Any]:

@@ -260,9 +260,8 @@ class ScoringService(ServiceBase):
         results: list[dict[str, Any]] = []
         touched: dict[str, ContactProfile] = {}
         for index, data in enumerate(events):
-            try:
-                with self.db.begin_nested():
-                    profile, event = self._record_one(data, model, now, caller.user_id)
+            try:  # both errors come before anything is written
+                profile, event = self._record_one(data, model, now, caller.user_id)
             except (ValidationFailed, NotFound) as exc:
                 results.append({"index": index, "error": exc.to_dict()})
                 continue
