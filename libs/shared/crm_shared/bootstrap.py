@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 def subscriber_queues(service_names: tuple[str, ...] = SERVICES) -> list[Queue]:
-    from crm_shared.runner import load_service
+    from crm_shared.service_classes import load_service  # not crm_shared.runner: it monkey-patches
 
     queues = []
     for name in service_names:

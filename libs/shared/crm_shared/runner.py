@@ -10,7 +10,6 @@ import crm_shared  # noqa: F401  (quiets eventlet's deprecation notice before ev
 
 eventlet.monkey_patch()  # noqa: E402
 
-import importlib  # noqa: E402
 import logging.config  # noqa: E402
 import sys  # noqa: E402
 
@@ -18,19 +17,7 @@ from nameko.cli.run import run  # noqa: E402
 
 from crm_shared.config import nameko_config  # noqa: E402
 from crm_shared.logging import nameko_logging_config  # noqa: E402
-
-SERVICE_CLASSES = {
-    "contacts": "contacts.service:ContactsService",
-    "imports": "imports.service:ImportsService",
-    "scoring": "scoring.service:ScoringService",
-    "segments": "segments.service:SegmentsService",
-    "messaging": "messaging.service:MessagingService",
-}
-
-
-def load_service(name: str):
-    module_name, _, class_name = SERVICE_CLASSES[name].partition(":")
-    return getattr(importlib.import_module(module_name), class_name)
+from crm_shared.service_classes import SERVICE_CLASSES, load_service  # noqa: E402,F401 (re-exported)
 
 
 def main(argv: list[str]) -> None:
