@@ -13,7 +13,7 @@ import signal
 import time
 import uuid
 
-from tests.e2e.test_imports import signed_in, start
+from tests.e2e.test_imports import get_ok, signed_in, start
 
 WORKER = "import-worker-1"
 PAUSE_VARS = ("CRM_IMPORT_PAUSE_AT", "CRM_IMPORT_PAUSE_FILE", "CRM_IMPORT_COMMIT_CHUNK")
@@ -52,7 +52,7 @@ def test_worker_killed_mid_commit_resumes_and_stores_each_row_once(crm_system, a
         time.sleep(0.5)
         assert not os.path.exists(f"/proc/{paused_pid}/status") or "zombie" in open(
             f"/proc/{paused_pid}/status").read()
-        status = marketing.get(f"/api/v1/imports/{job['id']}").json()
+        status = get_ok(marketing, f"/api/v1/imports/{job['id']}")
         assert status["status"] == "committing" and status["progress"] < 100
         restart_worker(crm_system)                    # marker exists: no pause on the new worker
         deadline = time.monotonic() + 120
@@ -67,8 +67,8 @@ def test_worker_killed_mid_commit_resumes_and_stores_each_row_once(crm_system, a
     stored = []
     page = 1
     while True:
-        body = marketing.get("/api/v1/contacts", params={"import_id": job["id"], "per_page": 200,
-                                                          "page": page}).json()
+        body = get_ok(marketing, "/api/v1/contacts", params={"import_id": job["id"], "per_page": 200,
+                                                              "page": page})
         stored += [c["email"] for c in body["items"]]
         if page * 200 >= body["total"]:
             break
