@@ -56,7 +56,7 @@ def test_worker_killed_mid_commit_resumes_and_stores_each_row_once(crm_system, a
         assert status["status"] == "committing" and status["progress"] < 100
         restart_worker(crm_system)                    # marker exists: no pause on the new worker
         deadline = time.monotonic() + 120
-        while (done := marketing.get(f"/api/v1/imports/{job['id']}").json())["status"] != "completed":
+        while (done := get_ok(marketing, f"/api/v1/imports/{job['id']}"))["status"] != "completed":
             assert time.monotonic() < deadline, done
             assert done["status"] != "failed", done
             time.sleep(0.3)
