@@ -618,3 +618,18 @@ def test_sales_sending_to_an_own_unsubscribed_contact_is_refused_not_forbidden(s
     assert response.json()["results"] == [{"contact_id": contact["id"], "status": "refused",
                                            "reason": "unsubscribed"}]
     assert outbox_events("unsubscribed", contact_id=contact["id"])[0]["source"] == "phone"
+
+
+def test_scheduled_send_waits_for_send_at(crm_system, marketing, new_contact):
+    contact = new_contact()
+    send_at = datetime.now(UTC) + timedelta(seconds=4)
+    job = send(marketing, [contact["id"]], subject="Scheduled", body="Later", send_at=send_at.isoformat()).json()
+    assert job["send_at"]
+    time.sleep(1.5)
+    assert marketing.get(f"/api/v1/emails/jobs/{job['job_id']}").json()["counts"] == {"queued": 1}
+    assert not mail_to(crm_system, contact["email"])
+    job_done(marketing, job["job_id"])
+    message = sent_to(crm_system, contact["email"])[0]
+    assert message["Subject"] == "Scheduled"
+    sent_at = marketing.get(f"/api/v1/emails/jobs/{job['job_id']}").json()["recipients"][0]["sent_at"]
+    assert datetime.fromisoformat(sent_at) >= send_at
