@@ -94,7 +94,7 @@ class LoadUser(threading.Thread):
                 self.timed("detail", "GET", f"/api/v1/contacts/{contact_id}/detail")
             elif action < 0.95:
                 self.timed("note", "POST", f"/api/v1/contacts/{contact_id}/notes",
-                           json={"content": f"load test note {uuid.uuid4().hex[:6]}", "type": "general"})
+                           json={"text": f"load test note {uuid.uuid4().hex[:6]}", "type": "general"})
             else:
                 self.timed("email", "POST", "/api/v1/emails",
                            json={"contact_ids": [contact_id], "subject": "Hello {first_name}",
