@@ -232,7 +232,7 @@ def test_time_untouched_trigger_runs_from_the_scheduler(admin, marketing):
                        trigger={"type": "time_since_event", "event": "last_activity", "hours": 24},
                        criteria=only(quiet, active, extra=[{"field": "stage", "op": "eq", "value": "New"}]),
                        actions=[{"type": "set_stage", "stage": "Nurturing"}])
-    done = wait_runs(admin, rule["id"], timeout=40)  # the scheduler ticks every 10 s
+    done = wait_runs(admin, rule["id"], timeout=75)  # time-since rules are swept every 30 s
     assert [r["contact_id"] for r in done] == [quiet["id"]]
     assert "time since last_activity > 24 h" in done[0]["trigger"]
     assert wait_for(lambda: contact(marketing, quiet["id"])["stage"] == "Nurturing")

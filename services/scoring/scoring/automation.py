@@ -25,6 +25,7 @@ DEFAULT_RULE_ID = "default-hot-lead"
 LOOP_WINDOW = timedelta(seconds=60)
 LOOP_LIMIT = 5  # more actions than this on one contact within a minute is a rule loop, not news
 SWEEP_LIMIT = 5000
+_last_sweep: dict[str, datetime] = {}  # per process: when each time-since rule was last swept
 
 
 # -- storage -----------------------------------------------------------------------------------
@@ -305,12 +306,18 @@ def cycle_steps(db: Session, execute: Executor, now: datetime) -> int:
     return acted
 
 
-def run_due(db: Session, execute: Executor, now: datetime | None = None) -> dict[str, int]:
-    """The scheduler tick: time-since rules, due schedules and due cycle steps."""
+def run_due(db: Session, execute: Executor, now: datetime | None = None,
+            time_sweep_every: timedelta = timedelta(0)) -> dict[str, int]:
+    """The scheduler tick: time-since rules (each at most every ``time_sweep_every``: the sweep
+    aggregates every contact's last activity), due schedules and due cycle steps."""
     now = now or utcnow()
     counts = {"time_since_event": 0, "schedule": 0, "cycle": 0}
     for rule in live_rules(db, rulebook.TIME_TRIGGERS, now):
         if rule["trigger"]["type"] == "time_since_event":
+            last = _last_sweep.get(rule["id"])
+            if last is not None and now - last < time_sweep_every:
+                continue
+            _last_sweep[rule["id"]] = now
             counts["time_since_event"] += sweep_time_since(db, rule, execute, now)
         elif rule["next_run_at"] is not None and rule["next_run_at"] <= now:
             counts["schedule"] += sweep_all_contacts(db, rule, execute, now, rulebook.describe_trigger(rule["trigger"]))

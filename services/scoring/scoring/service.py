@@ -36,6 +36,7 @@ from scoring.signals import HOT_STAGE
 log = logging.getLogger(__name__)
 
 RULE_TICK_SECONDS = float(os.environ.get("CRM_SCORING_RULE_TICK_SECONDS", "10"))
+TIME_SWEEP_SECONDS = float(os.environ.get("CRM_SCORING_TIME_SWEEP_SECONDS", "30"))
 RESCORE_CHECK_SECONDS = float(os.environ.get("CRM_SCORING_RESCORE_CHECK_SECONDS", "60"))
 ACTION_TIMEOUT = 15
 HOT_DETAIL_LIMIT = 1000
@@ -447,7 +448,7 @@ class ScoringService(ServiceBase):
             self.db.rollback()
             return
         self._defaults()
-        automation.run_due(self.db, self._execute)
+        automation.run_due(self.db, self._execute, time_sweep_every=timedelta(seconds=TIME_SWEEP_SECONDS))
         self.db.commit()
 
     def _evaluate(self, contact_id: str, occurrence: dict[str, Any]) -> None:
