@@ -58,6 +58,22 @@ class Company(Base):
     )
 
 
+class SearchTerm(Base):
+    """The words contacts are searched by (names, companies, positions, tags): the typo-tolerance vocabulary.
+
+    A misspelt term is matched against these few thousand words by trigram
+    similarity, then the contacts are found by the fast substring match.
+    """
+
+    __tablename__ = "search_terms"
+
+    term: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+
+    __table_args__ = (
+        sa.Index("ix_search_terms_trgm", "term", postgresql_using="gin", postgresql_ops={"term": "gin_trgm_ops"}),
+    )
+
+
 class Contact(Base):
     __tablename__ = "contacts"
 

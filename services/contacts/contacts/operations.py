@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from contacts import audit, rules
 from contacts.activity import add_activity
-from contacts.models import Activity, Company, Contact, Note, StageChange, User, new_id
+from contacts.models import Activity, Company, Contact, Note, SearchTerm, StageChange, User, new_id
 from crm_shared import validators as v
 from crm_shared.auth import ADMIN, MARKETING, SALES, SYSTEM, Caller
 from crm_shared.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
@@ -34,7 +34,7 @@ SORTS: dict[str, Any] = {
 LIST_FILTERS = ("q", "stage", "company", "score_min", "score_max", "channel", "type", "tag", "owner_id",
                 "created_from", "created_to", "segment_id", "import_id", "inactive_days", "inactive", "ids",
                 "company_id", "unsubscribed")
-TRIGRAM_THRESHOLD = 0.4
+TRIGRAM_THRESHOLD = 0.3
 COUNT_CAP = 10000
 KPI_CACHE_SECONDS = 30.0
 EXPORT_HOURLY_QUOTA = 20
@@ -167,21 +167,40 @@ def filter_conditions(session: Session, parsed: dict[str, Any]) -> list[Any]:
     return conds
 
 
-def _search_condition(session: Session, q: str, fuzzy: bool) -> Any:
-    """Substring match on ``search_text``; with ``fuzzy``, trigram word similarity (typos) instead."""
-    if fuzzy:
-        session.execute(sa.text(f"SET LOCAL pg_trgm.word_similarity_threshold = {TRIGRAM_THRESHOLD}"))
-        return sa.literal(q).op("<%")(Contact.search_text)
-    escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _like(term: str) -> Any:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return Contact.search_text.ilike(f"%{escaped}%")
+
+
+def similar_terms(session: Session, word: str, limit: int = 3) -> list[str]:
+    """Vocabulary words that look like ``word`` (trigram similarity), closest first."""
+    session.execute(sa.text(f"SET LOCAL pg_trgm.similarity_threshold = {TRIGRAM_THRESHOLD}"))
+    similarity = sa.func.similarity(SearchTerm.term, word)
+    return list(session.scalars(sa.select(SearchTerm.term).where(SearchTerm.term.op("%")(word))
+                                .order_by(similarity.desc(), SearchTerm.term).limit(limit)))
+
+
+def _search_condition(session: Session, q: str, fuzzy: bool) -> Any:
+    """Substring match on ``search_text``; with ``fuzzy``, each word may be any similar vocabulary word.
+
+    Typos are resolved against the small vocabulary table, never by rechecking
+    every contact, so a misspelt search costs a few index lookups at any size.
+    """
+    if not fuzzy:
+        return _like(q)
+    per_word = []
+    for word in q.split():
+        candidates = [word] if len(word) < 3 else (similar_terms(session, word) or [word])
+        per_word.append(sa.or_(*[_like(c) for c in candidates]))
+    return sa.and_(*per_word)
 
 
 def search_conditions(session: Session, parsed: dict[str, Any]) -> list[Any]:
     """Conditions for the filters; a search term with no exact hit is retried typo-tolerantly.
 
-    The substring match is cheap on the trigram index; word similarity has to
-    recheck every candidate, so it only runs when the exact match found nothing
-    (terms of 4+ characters, where a typo still leaves shared trigrams).
+    The substring match is cheap on the trigram index. Only when it finds
+    nothing (terms of 4+ characters) is each word swapped for the vocabulary
+    words that look like it ("Sanchex" -> "sanchez") and matched again.
     """
     conds = filter_conditions(session, parsed)
     q = parsed.get("q")
@@ -204,7 +223,9 @@ def order_by(sort: str | None) -> list[Any]:
     key = sort.lstrip("-+")
     if key not in SORTS:
         raise _fields_error("sort", f"must be one of {', '.join(sorted(SORTS))} (prefix - for descending)")
-    columns = [c.desc().nulls_last() if descending else c.asc().nulls_last() for c in SORTS[key]]
+    # NULLS LAST only where a column can be null: on NOT NULL columns it would stop the index serving the order
+    columns = [(c.desc() if descending else c.asc()) if not c.nullable else
+               (c.desc().nulls_last() if descending else c.asc().nulls_last()) for c in SORTS[key]]
     return [*columns, Contact.id.desc() if descending else Contact.id.asc()]
 
 
@@ -310,6 +331,10 @@ class ContactOps:
         contact.name_key = rules.name_key(contact.first_name, contact.last_name)
         contact.search_text = rules.search_text(contact.first_name, contact.last_name, contact.company,
                                                 contact.position, contact.tags or [], contact.email)
+        words = rules.search_words(contact.search_text)
+        if words:
+            self.session.execute(insert(SearchTerm).values([{"term": w} for w in sorted(words)])
+                                 .on_conflict_do_nothing(index_elements=[SearchTerm.term]))
 
     def snapshot_event(self, event_type: str, contact: Contact, changed: list[str]) -> dict[str, Any]:
         data = self.to_api(contact)

@@ -369,6 +369,11 @@ def search_text(first_name: str, last_name: str, company: str | None, position: 
     return v.normalize_name_key(" ".join(p for p in parts if p))
 
 
+def search_words(text: str) -> set[str]:
+    """The words of a ``search_text`` that join the typo-tolerance vocabulary (not emails, 3-100 chars)."""
+    return {w for w in text.split() if 3 <= len(w) <= 100 and "@" not in w}
+
+
 def name_key(first_name: str, last_name: str) -> str:
     return v.normalize_name_key(f"{first_name} {last_name}")
 

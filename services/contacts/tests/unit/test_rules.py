@@ -163,3 +163,8 @@ def test_audit_chain_detects_tampering():
 
 def test_activity_type_groups():
     assert rules.activity_type_filter(["email", "note_added", ""]) == (["note_added"], ["email_"])
+
+
+def test_search_words_skip_emails_and_short_words():
+    text = rules.search_text("Émile", "Zola", "Rougon Co", "VP", ["Enterprise"], "e.zola@rougon.fr")
+    assert rules.search_words(text) == {"emile", "zola", "rougon", "enterprise"}
