@@ -107,29 +107,36 @@ def list_rules(db: Session, page: int = 1, per_page: int = 50) -> dict[str, Any]
 
 
 def performance_many(db: Session, rule_ids: list[str]) -> dict[str, dict[str, Any]]:
-    return {rid: performance(db, rid) for rid in rule_ids}
-
-
-def performance(db: Session, rule_id: str) -> dict[str, Any]:
-    """Seed 003 "rule performance (actions triggered, outcomes)"."""
+    """Seed 003 "rule performance (actions triggered, outcomes)" of several rules in two queries."""
+    if not rule_ids:
+        return {}
     week_ago = utcnow() - timedelta(days=7)
-    row = db.execute(sa.select(
-        sa.func.count(), sa.func.count(sa.distinct(RuleRun.contact_id)),
+    rows = db.execute(sa.select(
+        RuleRun.rule_id, sa.func.count(), sa.func.count(sa.distinct(RuleRun.contact_id)),
         sa.func.count().filter(RuleRun.outcome == "success"),
         sa.func.count().filter(RuleRun.outcome == "partial"),
         sa.func.count().filter(RuleRun.outcome == "failed"),
         sa.func.count().filter(RuleRun.at >= week_ago),
-        sa.func.max(RuleRun.at)).where(RuleRun.rule_id == rule_id)).one()
+        sa.func.max(RuleRun.at)).where(RuleRun.rule_id.in_(rule_ids)).group_by(RuleRun.rule_id)).all()
     actions = db.execute(sa.text(
-        "SELECT a->>'type' AS type, count(*) FILTER (WHERE a->>'outcome' = 'ok') AS ok, "
+        "SELECT rule_id, a->>'type' AS type, count(*) FILTER (WHERE a->>'outcome' = 'ok') AS ok, "
         "count(*) FILTER (WHERE a->>'outcome' <> 'ok') AS failed "
-        "FROM rule_runs, jsonb_array_elements(actions) a WHERE rule_id = :rid GROUP BY 1 ORDER BY 1"),
-        {"rid": rule_id}).all()
-    runs = row[0]
-    return {"runs": runs, "contacts": row[1], "succeeded": row[2], "partial": row[3], "failed": row[4],
-            "runs_last_7_days": row[5], "last_run_at": row[6].isoformat() if row[6] else None,
-            "success_rate": round(100.0 * row[2] / runs, 1) if runs else None,
-            "actions": {a.type: {"ok": a.ok, "failed": a.failed} for a in actions}}
+        "FROM rule_runs, jsonb_array_elements(actions) a WHERE rule_id = ANY(:ids) GROUP BY 1, 2 ORDER BY 1, 2"),
+        {"ids": list(rule_ids)}).all()
+    by_rule = {r[0]: r for r in rows}
+    result = {}
+    for rid in rule_ids:
+        row = by_rule.get(rid, (rid, 0, 0, 0, 0, 0, 0, None))
+        runs = row[1]
+        result[rid] = {"runs": runs, "contacts": row[2], "succeeded": row[3], "partial": row[4], "failed": row[5],
+                       "runs_last_7_days": row[6], "last_run_at": row[7].isoformat() if row[7] else None,
+                       "success_rate": round(100.0 * row[3] / runs, 1) if runs else None,
+                       "actions": {a.type: {"ok": a.ok, "failed": a.failed} for a in actions if a.rule_id == rid}}
+    return result
+
+
+def performance(db: Session, rule_id: str) -> dict[str, Any]:
+    return performance_many(db, [rule_id])[rule_id]
 
 
 def runs_page(db: Session, rule_id: str, page: int, per_page: int, outcome: str | None = None) -> dict[str, Any]:

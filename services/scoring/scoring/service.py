@@ -30,6 +30,7 @@ from crm_shared.reliability import (
 )
 from crm_shared.service import Context, ServiceBase, rpc
 from scoring import automation, bulk, operations
+from scoring.erasure import ErasureMixin
 from scoring.models import ContactProfile, JobRun
 from scoring.signals import HOT_STAGE
 
@@ -69,7 +70,7 @@ def _failed(result: Any) -> str | None:
     return None
 
 
-class ScoringService(ServiceBase):
+class ScoringService(ErasureMixin, ServiceBase):
     name = "scoring"
 
     db = Database("scoring")
