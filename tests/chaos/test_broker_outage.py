@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from crm_shared.config import database_url
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
 
 def rabbitmqctl(*args: str) -> None:

@@ -11,7 +11,7 @@ from crm_shared.config import database_url
 from crm_shared.reliability import MAX_HANDLER_ATTEMPTS, ConfirmingPublisher, event_exchange, make_envelope
 from crm_shared.smtp_sink import read_messages
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
 
 def test_a_retried_create_with_the_same_key_takes_effect_once(api):

@@ -15,7 +15,7 @@ from crm_shared.config import SERVICES, database_url
 from crm_shared.reliability import ConfirmingPublisher, event_exchange
 from crm_shared.smtp_sink import read_messages
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
 BOOKKEEPING = {"outbox", "processed_events", "handler_failures", "idempotency_keys", "alembic_version"}
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from crm_shared.config import SERVICES, database_url, postgres_server_url
 
-pytestmark = [pytest.mark.chaos, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.25):
