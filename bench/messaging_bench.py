@@ -40,6 +40,33 @@ def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, stdout=subprocess.DEVNULL, timeout=60)
 
 
+def cpu_seconds(system) -> dict[str, float]:
+    """CPU time (user + system) used so far by each process group of the system (gunicorn workers included)."""
+    groups = {name: system.pid(name) for name in system.commands()}
+    by_pgid = {pid: name for name, pid in groups.items() if pid}
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = dict.fromkeys(groups, 0.0)
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = by_pgid.get(int(fields[2]))
+        if name:
+            used[name] += (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def cpu_report(before: dict[str, float], after: dict[str, float], units: int, what: str) -> None:
+    spent = {k: after[k] - before[k] for k in after if after[k] - before[k] > 0.05}
+    text = ", ".join(f"{k} {v:.1f}s" for k, v in sorted(spent.items(), key=lambda kv: -kv[1]))
+    busiest = max(spent.values()) if spent else 0
+    print(f"  CPU used: {text}; total {sum(spent.values()):.1f}s = {1000 * sum(spent.values()) / units:.1f} ms "
+          f"per {what}; bound by one core for the busiest process: {units / busiest if busiest else 0:.0f}/s")
+
+
 def status_counts(engine, job_id: str) -> dict[str, int]:
     import sqlalchemy as sa
 
@@ -140,6 +167,7 @@ def main() -> int:
             list(pool.map(create, range(0, args.n, 250)))
         print(f"setup: {args.n} contacts created in {time.monotonic() - started:.1f}s", flush=True)
 
+        cpu0 = cpu_seconds(system)
         t0 = time.monotonic()
         response = api.post("/api/v1/emails", json={
             "filter": {"import_id": import_id}, "subject": "Launch news for {first_name} at {company_name}",
@@ -155,6 +183,7 @@ def main() -> int:
                 break
             time.sleep(0.2)
         last_status = time.monotonic() - t0
+        cpu1 = cpu_seconds(system)
         with engine.connect() as conn:
             first_sent, last_sent = conn.execute(sa.text(
                 "SELECT min(sent_at), max(sent_at) FROM emails WHERE job_id = :j"), {"j": job["job_id"]}).one()
@@ -166,16 +195,22 @@ def main() -> int:
         print(f"  messages/s (first to last SMTP hand-off): {counts.get('sent', 0) / window:.0f}")
         print(f"  messages/s (request to last status):      {counts.get('sent', 0) / last_status:.0f}")
         print(f"  time until the last status was recorded:  {last_status:.1f}s; messages in the sink: {in_sink}")
+        cpu_report(cpu0, cpu1, args.n, "message")
 
         base = system.base_url
+        time.sleep(5)  # let the email_sent events drain so they do not share the CPU with the next phase
+        cpu0 = cpu_seconds(system)
         ok, failed, elapsed = hammer(lambda i: f"{base}/t/o/{tokens[i % len(tokens)]}.gif", args.seconds,
                                      args.threads)
         print(f"open pixel: {ok / elapsed:.0f} requests/s ({ok} ok, {failed} failed, {args.threads} clients, "
               f"{elapsed:.1f}s)")
+        cpu_report(cpu0, cpu_seconds(system), max(ok, 1), "request")
+        cpu0 = cpu_seconds(system)
         ok, failed, elapsed = hammer(lambda i: f"{base}/t/c/{tokens[i % len(tokens)]}.{i % 2}", args.seconds,
                                      args.threads)
         print(f"click redirect: {ok / elapsed:.0f} requests/s ({ok} ok, {failed} failed, {args.threads} clients, "
               f"{elapsed:.1f}s)")
+        cpu_report(cpu0, cpu_seconds(system), max(ok, 1), "request")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with engine.connect() as conn:
