@@ -14,11 +14,12 @@ import { TagInput } from "./inputs";
 
 type Rec = Record<string, unknown>;
 export interface Template { id: string; name: string; category: string; subject: string; body: string; open_rate?: number; click_rate?: number }
-export interface Campaign { id: string; title?: string; name?: string; type?: string; status?: string; start_date?: string | null; end_date?: string | null; contact_count?: number; enrolled_count?: number; enrolled?: number; open_rate?: number; click_rate?: number; description?: string }
-export interface Segment { id: string; name: string; description?: string; color?: string; criteria?: unknown; member_count?: number; count?: number; size?: number; status?: string }
+export interface Campaign { id: string; title?: string; name?: string; code?: string; type?: string; status?: string; start_date?: string | null; end_date?: string | null; contact_count?: number; enrolled_count?: number; enrolled?: number; open_rate?: number; click_rate?: number; description?: string; engagement?: { open_rate?: number; click_rate?: number; response_rate?: number; sent?: number } }
+export interface Segment { id: string; name: string; description?: string; color?: string; criteria?: unknown; criteria_display?: string; member_count?: number; count?: number; size?: number; status?: string }
 
 export const campaignName = (c: Campaign) => c.title ?? c.name ?? "Untitled campaign";
 export const campaignCount = (c: Campaign) => c.contact_count ?? c.enrolled_count ?? c.enrolled ?? 0;
+export const campaignRate = (c: Campaign, k: "open_rate" | "click_rate") => c.engagement?.[k] ?? c[k];
 export const segmentCount = (s: Segment) => s.member_count ?? s.count ?? s.size ?? 0;
 
 function useFieldErrors() {
@@ -81,7 +82,10 @@ export function EmailModal({ contacts, onClose, onSent }: { contacts: Contact[];
       <ErrorBox error={errs.error} />
       {results ? (
         <div className="warn-box" role="status">
-          {results.map((r, i) => <div key={i}>{String(r.contact_id ?? "")}: {String(r.status ?? (r.error ? "refused" : "sent"))}{r.error ? ` (${String(r.error)})` : ""}</div>)}
+          {results.map((r, i) => {
+            const c = contacts.find((x) => x.id === r.contact_id);
+            return <div key={i}>{c ? fullName(c) : String(r.contact_id ?? "")}: {String(r.status ?? (r.error ? "refused" : "sent"))}{r.reason || r.error ? ` (${String(r.reason ?? r.error)})` : ""}</div>;
+          })}
         </div>
       ) : null}
       <div className="recipients" aria-label="Recipients">
@@ -159,10 +163,10 @@ export function CallModal({ contact, onClose, onLogged }: { contact: Contact; on
           participants: participants.split(",").map((p) => p.trim()).filter(Boolean),
         };
       if (status === "Rescheduled" && mode === "log") body.scheduled_at = fromLocalInput(followUpAt);
-      const call = await api.post<Rec>("/calls", body);
-      if (followUp && mode === "log") {
-        await api.post("/follow-ups", { contact_id: contact.id, type: "call", priority: "medium", due_at: fromLocalInput(followUpAt), title: `Follow up: ${purpose.name}`, call_id: call?.id });
+      if ((followUp || status === "Rescheduled") && mode === "log") {
+        body.follow_up = { type: "call", priority: "medium", due_at: fromLocalInput(followUpAt), title: `Follow up: ${purpose.name} with ${fullName(contact)}` };
       }
+      await api.post("/calls", body);
       toast(mode === "schedule" ? "Call scheduled" : "Call logged");
       onLogged?.();
       onClose();
@@ -331,7 +335,7 @@ export function SegmentModal({ contactIds, memberships, onClose, onSaved }: {
                 <strong>{s.name}</strong> <span className="count-badge">{segmentCount(s)} contacts</span>
                 {member.has(s.id) ? <span className="ok-text"> already a member</span> : null}
                 {qualifies.has(s.id) ? <span className="ok-text"> ✓ qualifies</span> : null}
-                <br /><span className="muted small">{s.criteria ? describeCriteria(s.criteria) : s.description}</span>
+                <br /><span className="muted small">{s.criteria_display ?? (s.criteria ? describeCriteria(s.criteria) : s.description)}</span>
               </span>
             </label>
           </li>

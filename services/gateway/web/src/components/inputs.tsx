@@ -64,7 +64,7 @@ export function CompanyInput({ value, onChange, error, label = "Company", name =
   useEffect(() => {
     if (!open || value.trim().length < 1) { setItems([]); return; }
     const t = setTimeout(() => {
-      api.get(`/companies?q=${encodeURIComponent(value.trim())}&per_page=8`)
+      api.get(`/companies?q=${encodeURIComponent(value.trim())}&limit=8`)
         .then((d) => setItems(itemsOf<CompanyItem | string>(d).map((c) => typeof c === "string" ? c : c.name ?? c.company ?? "").filter(Boolean)))
         .catch(() => setItems([]));
     }, 200);

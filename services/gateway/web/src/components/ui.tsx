@@ -148,7 +148,7 @@ export function EmptyState({ icon, title, text, action }: { icon: string; title:
 export function ComingSoon({ what, tooltip }: { what: string; tooltip?: string }) {
   return (
     <div className="empty coming-soon" title={tooltip}>
-      <div className="empty-icon" aria-hidden="true">🚧</div>
+      <div className="empty-icon" aria-hidden="true">⚠</div>
       <div className="empty-title">{what}: coming soon in Phase 2</div>
       {tooltip ? <p className="muted">{tooltip}</p> : null}
     </div>

@@ -12,11 +12,11 @@ export const STAGES = [
 ] as const;
 
 const STAGE_STYLES: Record<string, BadgeStyle> = {
-  "Hot Lead": { bg: "#DC2626", fg: "#FFFFFF", icon: "🔥" },
+  "Hot Lead": { bg: "#DC2626", fg: "#FFFFFF", icon: "♨" },
   Qualified: { bg: "#2563EB", fg: "#FFFFFF", icon: "✓" },
-  Nurturing: { bg: "#D97706", fg: "#111827", icon: "🌱" },
+  Nurturing: { bg: "#D97706", fg: "#111827", icon: "↗" },
   "Cold Lead": { bg: "#6B7280", fg: "#FFFFFF", icon: "❄" },
-  Customer: { bg: "#059669", fg: "#FFFFFF", icon: "🏆" },
+  Customer: { bg: "#059669", fg: "#FFFFFF", icon: "♛" },
   Lost: { bg: "#374151", fg: "#FFFFFF", icon: "✕" },
   New: { bg: "#0E7490", fg: "#FFFFFF", icon: "★" },
   Unqualified: { bg: "#E5E7EB", fg: "#374151", icon: "–" },
@@ -82,7 +82,7 @@ export function noteTypeLabel(type?: string | null): string {
 }
 
 const EMAIL_STATUS: Record<string, BadgeStyle> = {
-  opened: { bg: "#047857", fg: "#FFFFFF", icon: "👁" },
+  opened: { bg: "#047857", fg: "#FFFFFF", icon: "◉" },
   clicked: { bg: "#047857", fg: "#FFFFFF", icon: "↗" },
   replied: { bg: "#2563EB", fg: "#FFFFFF", icon: "↩" },
   sent: { bg: "#6B7280", fg: "#FFFFFF", icon: "➤" },
@@ -96,8 +96,8 @@ const EMAIL_STATUS: Record<string, BadgeStyle> = {
   no_answer: { bg: "#B45309", fg: "#FFFFFF", icon: "✆" },
   voicemail: { bg: "#EAB308", fg: "#111827", icon: "✉" },
   busy: { bg: "#DC2626", fg: "#FFFFFF", icon: "⦸" },
-  scheduled: { bg: "#2563EB", fg: "#FFFFFF", icon: "🗓" },
-  rescheduled: { bg: "#7C3AED", fg: "#FFFFFF", icon: "🗓" },
+  scheduled: { bg: "#2563EB", fg: "#FFFFFF", icon: "◷" },
+  rescheduled: { bg: "#7C3AED", fg: "#FFFFFF", icon: "◷" },
 };
 
 export function commStatusStyle(status?: string | null): BadgeStyle {

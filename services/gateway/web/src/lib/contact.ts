@@ -10,6 +10,7 @@ export interface Contact {
   email: string;
   emails?: string[];
   phone?: string | null;
+  phone_display?: string | null;
   phones?: string[];
   company?: string | null;
   position?: string | null;

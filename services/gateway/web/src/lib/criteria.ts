@@ -44,8 +44,11 @@ export const CRITERIA_FIELDS: FieldDef[] = [
   { name: "company", label: "Company", kind: "text" },
   { name: "industry", label: "Industry", kind: "text" },
   { name: "department", label: "Department", kind: "text" },
-  { name: "address.country", label: "Country", kind: "text" },
-  { name: "address.city", label: "City", kind: "text" },
+  { name: "role_class", label: "Role class", kind: "text" },
+  { name: "country", label: "Country", kind: "text" },
+  { name: "city", label: "City", kind: "text" },
+  { name: "fit", label: "Fit score", kind: "number" },
+  { name: "unsubscribed", label: "Unsubscribed", kind: "bool" },
   { name: "tags", label: "Tags", kind: "list" },
   { name: "email", label: "Email", kind: "text" },
   { name: "demo_requested", label: "Demo Requested", kind: "bool" },
@@ -61,10 +64,10 @@ export const OP_LABELS: Record<Op, string> = {
 
 export function opsFor(kind: FieldDef["kind"]): Op[] {
   switch (kind) {
-    case "number": return ["gt", "gte", "lt", "lte", "eq", "ne", "between", "exists"];
-    case "date": return ["within_days", "gt", "lt", "between", "exists"];
+    case "number": return ["gt", "gte", "lt", "lte", "eq", "ne", "between", "in", "not_in", "exists"];
+    case "date": return ["within_days", "gt", "gte", "lt", "lte", "between", "exists"];
     case "list": return ["contains", "not_contains", "in", "not_in", "exists"];
-    case "bool": return ["eq", "exists"];
+    case "bool": return ["eq", "ne", "exists"];
     default: return ["eq", "ne", "contains", "not_contains", "in", "not_in", "exists"];
   }
 }
@@ -185,6 +188,6 @@ export const SEGMENT_TEMPLATES: Array<{ name: string; description: string; crite
   {
     name: "Enterprise Leads",
     description: "Company Size > 1000 AND Position = C-Level",
-    criteria: { all: [{ field: "company_size", op: "gt", value: 1000 }, { field: "position", op: "contains", value: "C-Level" }] },
+    criteria: { all: [{ field: "company_size", op: "gt", value: 1000 }, { field: "position", op: "eq", value: "C-Level" }] },
   },
 ];

@@ -2,7 +2,7 @@
 import { useState } from "react";
 import { api, itemsOf } from "../api/client";
 import { useAuth } from "../auth";
-import { campaignCount, campaignName, type Campaign } from "../components/actions";
+import { campaignCount, campaignName, campaignRate, type Campaign } from "../components/actions";
 import { EmptyState, ErrorBox, Modal, SelectField, Spinner, TextField, useToast, Field } from "../components/ui";
 import { useLoad } from "../hooks";
 import { ApiError, describeError } from "../lib/errors";
@@ -14,7 +14,7 @@ const NEXT: Record<string, string[]> = { Draft: ["New"], New: ["Active", "Draft"
 
 function CampaignForm({ onClose, onSaved }: { onClose: () => void; onSaved: () => void }) {
   const toast = useToast();
-  const [f, setF] = useState({ title: "", type: "Email Sequence", description: "", start_date: "", end_date: "", capacity: "" });
+  const [f, setF] = useState({ title: "", code: "", type: "Email Sequence", description: "", start_date: "", end_date: "", capacity: "" });
   const [fields, setFields] = useState<Record<string, string>>({});
   const [error, setError] = useState<string | null>(null);
   const set = (k: keyof typeof f) => (v: string) => setF({ ...f, [k]: v });
@@ -23,7 +23,7 @@ function CampaignForm({ onClose, onSaved }: { onClose: () => void; onSaved: () =
     setFields({});
     try {
       await api.post("/campaigns", {
-        title: f.title, type: f.type, description: f.description || undefined,
+        title: f.title, code: f.code, type: f.type, description: f.description || undefined,
         start_date: f.start_date || undefined, end_date: f.end_date || undefined, capacity: f.capacity ? Number(f.capacity) : undefined,
       });
       toast("Campaign created");
@@ -38,6 +38,7 @@ function CampaignForm({ onClose, onSaved }: { onClose: () => void; onSaved: () =
     <Modal title="New Campaign" onClose={onClose} footer={<button type="button" className="btn primary" onClick={save}>Create Campaign</button>}>
       <ErrorBox error={error} />
       <TextField label="Title" name="title" value={f.title} onChange={set("title")} error={fields.title} required />
+      <TextField label="Code" name="code" value={f.code} onChange={set("code")} error={fields.code} required hint="Letters, digits, - or _ (e.g. Q1-LAUNCH)" />
       <SelectField label="Type" name="type" value={f.type} onChange={set("type")} options={TYPES} error={fields.type} />
       <Field label="Description" htmlFor="camp-desc" error={fields.description}><textarea id="camp-desc" rows={3} value={f.description} onChange={(e) => set("description")(e.target.value)} /></Field>
       <div className="grid2">
@@ -64,7 +65,7 @@ export function CampaignsPage() {
       <div className="page-head"><h1>Campaigns</h1>{manage ? <button type="button" className="btn primary" onClick={() => setCreating(true)}>+ New Campaign</button> : null}</div>
       <ErrorBox error={list.error} />
       {list.loading && !list.data ? <Spinner /> : null}
-      {!items.length && !list.loading ? <EmptyState icon="📣" title="No campaigns yet" text="Create a campaign to enroll contacts." /> : null}
+      {!items.length && !list.loading ? <EmptyState icon="⚑" title="No campaigns yet" text="Create a campaign to enroll contacts." /> : null}
       {items.length ? (
         <div className="table-wrap">
           <table className="simple-table">
@@ -76,8 +77,8 @@ export function CampaignsPage() {
                   <td><span className="chip small">{c.type}</span></td>
                   <td className="nowrap">{c.start_date ?? "?"} to {c.end_date ?? "?"}</td>
                   <td>{campaignCount(c)}</td>
-                  <td>{percent(c.open_rate)}</td>
-                  <td>{percent(c.click_rate)}</td>
+                  <td>{percent(campaignRate(c, "open_rate"))}</td>
+                  <td>{percent(campaignRate(c, "click_rate"))}</td>
                   <td className="nowrap">
                     <span className={`status-pill ${String(c.status).toLowerCase()}`}>{c.status}</span>
                     {manage ? (NEXT[c.status ?? ""] ?? []).map((s) => <button key={s} type="button" className="btn-link" onClick={() => move(c, s)}>→ {s}</button>) : null}

@@ -3,7 +3,7 @@ import { useCallback, useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
 import { api, itemsOf, type Page } from "../api/client";
 import { useAuth } from "../auth";
-import { CallModal, CampaignModal, EmailModal, FollowUpModal, SegmentModal, campaignName } from "../components/actions";
+import { CallModal, CampaignModal, EmailModal, FollowUpModal, SegmentModal } from "../components/actions";
 import { Avatar, Badge, ComingSoon, EmptyState, ErrorBox, Modal, ScoreBadge, Spinner, StageBadge, Unavailable, useToast } from "../components/ui";
 import { useUsers } from "../hooks";
 import { commStatusStyle, NOTE_TYPES, noteTypeLabel, noteTypeStyle, STAGES } from "../lib/badges";
@@ -32,7 +32,7 @@ interface Detail {
 
 export const TABS = ["Campaigns", "Communication", "Segments", "Activity", "Notes", "Enrichment", "AI", "Buying Signals"] as const;
 type Tab = (typeof TABS)[number];
-const TAB_ICONS: Record<Tab, string> = { Campaigns: "📣", Communication: "💬", Segments: "◔", Activity: "〰", Notes: "📄", Enrichment: "★", AI: "⚡", "Buying Signals": "◎" };
+const TAB_ICONS: Record<Tab, string> = { Campaigns: "⚑", Communication: "✉", Segments: "◔", Activity: "≋", Notes: "✍", Enrichment: "★", AI: "⚡", "Buying Signals": "◎" };
 const TAB_KEY = "crm.detailTab";
 
 const str = (v: unknown) => (v == null ? "" : String(v));
@@ -48,7 +48,7 @@ function HotLeadAlert({ alert, score }: { alert: Alert | null | undefined; score
   const level = urgency.includes("24") ? "high" : urgency.includes("48") ? "medium" : "standard";
   return (
     <section className="hot-alert" aria-label="Hot lead alert" data-testid="hot-lead-alert">
-      <div className="hot-title"><span aria-hidden="true">🔥 ⚠</span> HOT LEAD ALERT</div>
+      <div className="hot-title"><span aria-hidden="true">♨ ⚠</span> HOT LEAD ALERT</div>
       <div className="hot-score"><span aria-hidden="true">★</span> {alert?.score ?? score ?? "–"}<span className="small"> AI Lead Score</span></div>
       <div className="hot-sub">Key Buying Signals:</div>
       <ul className="signals">
@@ -160,13 +160,13 @@ function NotesTab({ contact, initial, user, onChange }: { contact: Contact; init
         <input type="search" aria-label="Search notes" placeholder="Search notes…" value={q} onChange={(e) => setQ(e.target.value)} />
         <button className="btn small" type="submit">Search</button>
       </form>
-      {!sorted.length ? <EmptyState icon="📄" title="No notes yet" text="Notes you add appear here, newest first." /> : null}
+      {!sorted.length ? <EmptyState icon="✍" title="No notes yet" text="Notes you add appear here, newest first." /> : null}
       <ul className="notes" data-testid="notes-list">
         {sorted.map((n) => (
           <li key={n.id} className="note card">
             <div className="note-head">
-              <span aria-hidden="true">📄</span> <span>{isoDay(n.created_at)}</span>
-              <span>👤 {n.author_name ?? "Unknown"}{n.author_role ? <span className="role-badge small">{n.author_role}</span> : null}</span>
+              <span aria-hidden="true">✍</span> <span>{isoDay(n.created_at)}</span>
+              <span>☺ {n.author_name ?? "Unknown"}{n.author_role ? <span className="role-badge small">{n.author_role}</span> : null}</span>
               <Badge style={noteTypeStyle(n.type)}>{noteTypeLabel(n.type)}</Badge>
               {canEditNote(user, n, contact) ? (
                 <span className="note-tools">
@@ -194,7 +194,7 @@ function CommEntry({ item }: { item: Rec }) {
   const [open, setOpen] = useState(false);
   const isCall = str(item.type ?? item.kind).toLowerCase() === "call" || item.purpose != null;
   const inbound = str(item.direction).toLowerCase() === "inbound";
-  const body = str(item.body ?? item.text ?? item.notes);
+  const body = str(item.content ?? item.body ?? item.text ?? item.notes);
   const status = str(item.status);
   return (
     <li className={`comm ${inbound ? "inbound" : "outbound"}`} data-testid="comm-entry">
@@ -203,7 +203,7 @@ function CommEntry({ item }: { item: Rec }) {
         <span className="comm-title">{isCall ? str(item.purpose) || "Call" : str(item.subject) || "(no subject)"}</span>
         {status ? <Badge style={commStatusStyle(status)}>{status}</Badge> : null}
         <Badge style={commStatusStyle(inbound ? "replied" : "outbound")}>{inbound ? "inbound" : "outbound"}</Badge>
-        {isCall && item.duration_s ? <span className="badge gray">{Math.round(Number(item.duration_s) / 60)} min call</span> : null}
+        {isCall && item.duration_s ? <span className="badge gray">{str(item.duration_label) || `${Math.round(Number(item.duration_s) / 60)} min call`}</span> : null}
         <span className="muted small">{dateTime(when(item))}</span>
       </button>
       {body ? <p className="comm-body">{open || body.length <= 150 ? body : `${body.slice(0, 150)}… `}{!open && body.length > 150 ? <span className="link">Read more</span> : null}</p> : null}
@@ -214,7 +214,7 @@ function CommEntry({ item }: { item: Rec }) {
   );
 }
 
-function CommunicationTab({ contact, initial, onAction }: { contact: Contact; initial: Rec[]; onAction: (a: string) => void }) {
+function CommunicationTab({ contact, initial, onAction, canAct }: { contact: Contact; initial: Rec[]; onAction: (a: string) => void; canAct: boolean }) {
   const [type, setType] = useState("");
   const [q, setQ] = useState("");
   const [from, setFrom] = useState("");
@@ -227,8 +227,8 @@ function CommunicationTab({ contact, initial, onAction }: { contact: Contact; in
     const qs = new URLSearchParams({ page: String(p) });
     if (type) qs.set("type", type);
     if (q) qs.set("q", q);
-    if (from) qs.set("from", from);
-    if (to) qs.set("to", to);
+    if (from) qs.set("from", new Date(`${from}T00:00:00`).toISOString());
+    if (to) qs.set("to", new Date(`${to}T23:59:59`).toISOString());
     try {
       const d = await api.get<Page<Rec>>(`/contacts/${contact.id}/communications?${qs}`);
       const got = itemsOf<Rec>(d);
@@ -252,11 +252,13 @@ function CommunicationTab({ contact, initial, onAction }: { contact: Contact; in
     <div>
       <div className="tab-head">
         <h2 className="tab-title">Communication History</h2>
-        <div className="actions">
-          <button type="button" className="btn green" onClick={() => onAction("followup")}>Create Follow-up</button>
-          <button type="button" className="btn blue" onClick={() => onAction("call")}>Call</button>
-          <button type="button" className="btn purple" onClick={() => onAction("email")}>New Message</button>
-        </div>
+        {canAct ? (
+          <div className="actions">
+            <button type="button" className="btn green" onClick={() => onAction("followup")}>Create Follow-up</button>
+            <button type="button" className="btn blue" onClick={() => onAction("call")}>Call</button>
+            <button type="button" className="btn purple" onClick={() => onAction("email")}>New Message</button>
+          </div>
+        ) : null}
       </div>
       <form className="filters-row" role="search" onSubmit={(e) => { e.preventDefault(); load(1); }}>
         <select aria-label="Communication type" value={type} onChange={(e) => setType(e.target.value)}>
@@ -269,7 +271,7 @@ function CommunicationTab({ contact, initial, onAction }: { contact: Contact; in
         <button className="btn small" type="button" onClick={() => load(1)} aria-label="Refresh communications">↻</button>
       </form>
       <ErrorBox error={error} />
-      {!items.length ? <EmptyState icon="💬" title="No communication yet" text="Emails and calls with this contact appear here." /> : null}
+      {!items.length ? <EmptyState icon="✉" title="No communication yet" text="Emails and calls with this contact appear here." /> : null}
       <div className="timeline">
         {groups.map(([h, list]) => (
           <div key={h}>
@@ -310,7 +312,7 @@ function ActivityTab({ contact, initial }: { contact: Contact; initial: Rec[] })
     a.download = `activity-${contact.id}.csv`;
     a.click();
   };
-  const icon = (t: string) => ({ email: "✉", email_sent: "✉", call: "✆", call_logged: "✆", note: "📄", note_added: "📄", stage_changed: "➜", tag_added: "🏷", tags_added: "🏷", campaign: "📣", campaign_enrolled: "📣", segment: "◔", segment_added: "◔" } as Record<string, string>)[t] ?? "•";
+  const icon = (t: string) => ({ email: "✉", email_sent: "✉", call: "✆", call_logged: "✆", note: "✍", note_added: "✍", stage_changed: "➜", tag_added: "#", tags_added: "#", campaign: "⚑", campaign_enrolled: "⚑", segment: "◔", segment_added: "◔" } as Record<string, string>)[t] ?? "•";
   return (
     <div>
       <div className="tab-head">
@@ -328,7 +330,7 @@ function ActivityTab({ contact, initial }: { contact: Contact; initial: Rec[] })
         </select>
       </div>
       <ErrorBox error={error} />
-      {!items.length ? <EmptyState icon="〰" title="No activity yet" text="Everything that happens with this contact is listed here." /> : null}
+      {!items.length ? <EmptyState icon="≋" title="No activity yet" text="Everything that happens with this contact is listed here." /> : null}
       <ol className="activity">
         {items.map((a, i) => {
           const id = str(a.id) || String(i);
@@ -383,7 +385,7 @@ function SegmentsTab({ contact, memberships, onAdd, onChange, canManage }: { con
 
 function CampaignsTab({ campaigns, onAdd, canAdd }: { campaigns: Rec[]; onAdd: () => void; canAdd: boolean }) {
   if (!campaigns.length) {
-    return <EmptyState icon="📣" title="No active campaigns" text="This contact is not currently enrolled in any campaigns"
+    return <EmptyState icon="⚑" title="No active campaigns" text="This contact is not currently enrolled in any campaigns"
       action={canAdd ? <button type="button" className="btn primary" onClick={onAdd}>Add to Campaign</button> : undefined} />;
   }
   return (
@@ -392,11 +394,11 @@ function CampaignsTab({ campaigns, onAdd, canAdd }: { campaigns: Rec[]; onAdd: (
       <div className="camp-cards">
         {campaigns.map((c, i) => (
           <div key={str(c.id ?? c.campaign_id) || i} className="card camp-card">
-            <div className="seg-name">{campaignName(c as never) === "Untitled campaign" ? str(c.campaign_title ?? c.campaign_name) || "Campaign" : campaignName(c as never)}</div>
+            <div className="seg-name">{str(c.title ?? c.name ?? (c.campaign as Rec | undefined)?.title) || "Campaign"}</div>
             {c.type ? <span className="chip small">{str(c.type)}</span> : null}
-            <div className="small muted">Enrolled {c.enrolled_at ? isoDay(str(c.enrolled_at)) : ""} · {str(c.status ?? c.enrollment_status)}</div>
-            {c.steps_total != null ? <div className="progress" aria-label="Steps completed"><div style={{ width: `${(Number(c.steps_done ?? 0) / Math.max(1, Number(c.steps_total))) * 100}%` }} /></div> : null}
-            {c.open_rate != null ? <div className="small">Open rate {str(c.open_rate)}% · Click rate {str(c.click_rate ?? 0)}%</div> : null}
+            <div className="small muted">Enrolled {c.enrolled_at ? isoDay(str(c.enrolled_at)) : ""} · {str(c.enrollment_status ?? c.status)}{c.campaign_status ? ` · campaign ${str(c.campaign_status)}` : ""}</div>
+            {c.steps_total != null ? <div className="small">Steps {str(c.steps_done ?? 0)}/{str(c.steps_total)}<div className="progress" aria-label="Steps completed"><div style={{ width: `${(Number(c.steps_done ?? 0) / Math.max(1, Number(c.steps_total))) * 100}%` }} /></div></div> : null}
+            {c.engagement && typeof c.engagement === "object" ? <div className="small">Open rate {str((c.engagement as Rec).open_rate ?? 0)}% · Click rate {str((c.engagement as Rec).click_rate ?? 0)}%</div> : null}
           </div>
         ))}
       </div>
@@ -457,7 +459,7 @@ export function ContactDetailPage() {
   };
   const tabsContent: Record<Tab, () => JSX.Element> = {
     Campaigns: () => <CampaignsTab campaigns={itemsOf<Rec>(detail.campaigns)} onAdd={() => setModal("campaign")} canAdd={canEdit} />,
-    Communication: () => <CommunicationTab contact={c} initial={itemsOf<Rec>(detail.communications)} onAction={(a) => canEdit ? setModal(a) : toast("You can view this contact but not contact it from here.", "error")} />,
+    Communication: () => <CommunicationTab contact={c} initial={itemsOf<Rec>(detail.communications)} onAction={setModal} canAct={canEdit} />,
     Segments: () => <SegmentsTab contact={c} memberships={itemsOf<Membership>(detail.segments)} onAdd={() => setModal("segment")} onChange={load} canManage={canManageSegments(user)} />,
     Activity: () => <ActivityTab contact={c} initial={itemsOf<Rec>(detail.activity)} />,
     Notes: () => <NotesTab contact={c} initial={itemsOf<Note>(detail.notes)} user={user} onChange={load} />,
@@ -475,10 +477,10 @@ export function ContactDetailPage() {
     { key: "email", label: "Email", icon: "✉", color: "#3B82F6", enabled: canEdit },
     { key: "call", label: "Call", icon: "✆", color: "#10B981", enabled: canEdit },
     { key: "enrich", label: "Enrich Contact", icon: "⛁", color: "#6B7280", enabled: false, title: "Coming Soon in Phase 2" },
-    { key: "campaign", label: "Add Campaign & A", icon: "📣", color: "#8B5CF6", enabled: canEdit },
-    { key: "followup", label: "Create Follow Up", icon: "🗓", color: "#F59E0B", enabled: canEdit },
+    { key: "campaign", label: "Add Campaign & A", icon: "⚑", color: "#8B5CF6", enabled: canEdit },
+    { key: "followup", label: "Create Follow Up", icon: "◷", color: "#F59E0B", enabled: canEdit },
     { key: "segment", label: "Add to Segment", icon: "◔", color: "#06B6D4", enabled: canManageSegments(user) },
-    { key: "note", label: "Add Notes", icon: "📄", color: "#6B7280", enabled: user?.role !== "executive" },
+    { key: "note", label: "Add Notes", icon: "✍", color: "#6B7280", enabled: user?.role !== "executive" },
   ];
   return (
     <div className={`detail-bg ${hot ? "hot" : ""}`} data-testid="detail-page">
@@ -512,8 +514,8 @@ export function ContactDetailPage() {
                 </div>
                 <ul className="dh-info">
                   <li><button type="button" className="btn-link" onClick={() => canEdit && setModal("email")}>✉ {c.email}</button>{c.emails?.length ? <span className="muted"> ({c.emails.length + 1} emails)</span> : null}</li>
-                  {c.phone ? <li><button type="button" className="btn-link" onClick={() => canEdit && setModal("call")}>✆ {formatPhone(c.phone)}</button></li> : null}
-                  {c.company ? <li><Link to={`/contacts?company=${encodeURIComponent(c.company)}`}>🏢 {c.company}</Link></li> : null}
+                  {c.phone ? <li><button type="button" className="btn-link" onClick={() => canEdit && setModal("call")}>✆ {c.phone_display ?? formatPhone(c.phone)}</button></li> : null}
+                  {c.company ? <li><Link to={`/contacts?company=${encodeURIComponent(c.company)}`}>⌂ {c.company}</Link></li> : null}
                 </ul>
                 <div className="last-contact">Last contact: {relativeDay(c.last_contact_at)}</div>
               </div>

@@ -153,7 +153,7 @@ export function ContactFormPage() {
           <ul className="preview-info">
             {form.email ? <li>✉ {form.email}</li> : null}
             {form.phone ? <li>✆ {formatPhone(form.phone)}</li> : null}
-            {[form.city, form.state, form.country].filter(Boolean).length ? <li>📍 {[form.city, form.state, form.country].filter(Boolean).join(", ")}</li> : null}
+            {[form.city, form.state, form.country].filter(Boolean).length ? <li>⌖ {[form.city, form.state, form.country].filter(Boolean).join(", ")}</li> : null}
           </ul>
           <div>{form.tags.map((tg) => <span key={tg} className="chip small">{tg}</span>)}</div>
         </aside>

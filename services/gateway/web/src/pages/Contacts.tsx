@@ -29,10 +29,10 @@ function KpiCards() {
   const kpis = useLoad(() => api.get<Kpis>(`/contacts/kpis?period=${period}`), [period]);
   const k = kpis.data;
   const cards: Array<[string, string | number, string]> = [
-    ["Total Contacts", k?.total_contacts ?? "–", "👥"],
-    ["Hot Leads", k?.hot_leads ?? "–", "🔥"],
+    ["Total Contacts", k?.total_contacts ?? "–", "☷"],
+    ["Hot Leads", k?.hot_leads ?? "–", "♨"],
     ["Avg. Score", k ? Math.round(k.avg_score ?? 0) : "–", "★"],
-    ["Companies", k?.companies ?? "–", "🏢"],
+    ["Companies", k?.companies ?? "–", "⌂"],
   ];
   return (
     <section aria-label="Key figures" className="kpi-section">
@@ -277,7 +277,7 @@ export function ContactsPage() {
                 <td><ChannelBadge value={c.channel} /></td>
                 <td className="info-cell">
                   <button type="button" className="btn-link" onClick={() => setModal({ kind: "email", contacts: [c] })} title="Send email">✉ {truncate(c.email, 28)}</button>
-                  {c.phone ? <button type="button" className="btn-link" onClick={() => setModal({ kind: "call", contact: c })} title="Log a call">✆ {formatPhone(c.phone)}</button> : null}
+                  {c.phone ? <button type="button" className="btn-link" onClick={() => setModal({ kind: "call", contact: c })} title="Log a call">✆ {c.phone_display ?? formatPhone(c.phone)}</button> : null}
                 </td>
                 <td><ScoreBadge score={c.score} /></td>
                 <td><StageBadge stage={c.stage} /></td>
@@ -290,7 +290,7 @@ export function ContactsPage() {
         </table>
         {list.loading && !items.length ? <Spinner /> : null}
         {!list.loading && !items.length && !list.error ? (
-          <EmptyState icon="👥" title={activeFilters.length ? "No contacts match these filters" : "No contacts yet"}
+          <EmptyState icon="☷" title={activeFilters.length ? "No contacts match these filters" : "No contacts yet"}
             text={activeFilters.length ? "Try removing a filter." : "Add a contact or import a CSV file to get started."}
             action={canCreateContacts(user) ? <Link className="btn primary" to="/contacts/new">+ Add Contact</Link> : undefined} />
         ) : null}

@@ -1,6 +1,6 @@
 /** Executive dashboard: KPIs and charts computed from the public API (list totals, segments, campaigns, imports). */
 import { api, itemsOf, type Page } from "../api/client";
-import { campaignCount, campaignName, segmentCount, type Campaign, type Segment } from "../components/actions";
+import { campaignCount, campaignName, campaignRate, segmentCount, type Campaign, type Segment } from "../components/actions";
 import { BarChart, LineChart } from "../components/charts";
 import { ErrorBox, Spinner } from "../components/ui";
 import { useLoad } from "../hooks";
@@ -50,10 +50,10 @@ export function DashboardPage() {
         <div className="card">
           {d.campaigns ? (
             <>
-              <BarChart title="Campaign open rate (%)" data={camps.map((c) => ({ label: campaignName(c), value: asPercent(c.open_rate) }))} color="#8B5CF6" unit="%" />
+              <BarChart title="Campaign open rate (%)" data={camps.map((c) => ({ label: campaignName(c), value: asPercent(campaignRate(c, "open_rate")) }))} color="#8B5CF6" unit="%" />
               <table className="simple-table small"><caption className="sr-only">Campaign performance</caption>
                 <thead><tr><th scope="col">Campaign</th><th scope="col">Contacts</th><th scope="col">Open</th><th scope="col">Click</th></tr></thead>
-                <tbody>{camps.map((c) => <tr key={c.id}><td>{campaignName(c)}</td><td>{campaignCount(c)}</td><td>{asPercent(c.open_rate)}%</td><td>{asPercent(c.click_rate)}%</td></tr>)}</tbody>
+                <tbody>{camps.map((c) => <tr key={c.id}><td>{campaignName(c)}</td><td>{campaignCount(c)}</td><td>{asPercent(campaignRate(c, "open_rate"))}%</td><td>{asPercent(campaignRate(c, "click_rate"))}%</td></tr>)}</tbody>
               </table>
             </>
           ) : <ErrorBox error="Campaigns are unavailable right now." />}

@@ -37,7 +37,7 @@ export function FollowUpsPage() {
       </div>
       <ErrorBox error={list.error} />
       {list.loading && !list.data ? <Spinner /> : null}
-      {!items.length && !list.loading ? <EmptyState icon="🗓" title="Nothing due" text="Follow-ups you create from a contact appear here." /> : null}
+      {!items.length && !list.loading ? <EmptyState icon="◷" title="Nothing due" text="Follow-ups you create from a contact appear here." /> : null}
       <ul className="fu-list">
         {items.map((f) => {
           const overdue = f.status === "open" && new Date(f.due_at).getTime() < now;

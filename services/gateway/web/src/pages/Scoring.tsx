@@ -21,6 +21,9 @@ interface Model {
   engagement?: Record<string, { label: string; points: number; max_count?: number }>;
   [k: string]: unknown;
 }
+/** The parts of the model view that PUT accepts (the rest, like version dates, is read-only). */
+const MODEL_KEYS = ["active_model", "recency_days", "engagement_ceiling", "hot_threshold", "rescore_interval_hours", "pricing_url_patterns",
+  "roles", "industries", "engagement", "active_interest_types", "derived", "weighted"];
 interface Rule { id: string; name: string; description?: string; trigger_text?: string; actions_text?: string[]; priority?: number; enabled?: boolean; blocking?: boolean }
 
 function ModelEditor() {
@@ -40,7 +43,8 @@ function ModelEditor() {
   const save = async () => {
     setError(null);
     try {
-      const body = json != null ? JSON.parse(json) : model;
+      const edited = (json != null ? JSON.parse(json) : model) as Rec;
+      const body = Object.fromEntries(Object.entries(edited).filter(([k]) => MODEL_KEYS.includes(k)));
       await api.put("/scoring/model", raw && "model" in raw ? { model: body } : body);
       toast("Scoring model saved; scores are recalculated");
       setJson(null);
@@ -116,7 +120,7 @@ function RuleBuilder({ onClose, onSaved }: { onClose: () => void; onSaved: () =>
   const fail = (e: unknown) => { if (e instanceof ApiError) setFields(e.fields); setError(describeError(e)); };
   const runPreview = async () => {
     setError(null); setFields({});
-    try { setPreview(await api.post<Rec>("/rules/preview?days=30", body())); } catch (e) { fail(e); }
+    try { setPreview(await api.post<Rec>("/rules/preview", { ...body(), days: 30 })); } catch (e) { fail(e); }
   };
   const save = async () => {
     setError(null); setFields({});

@@ -8,7 +8,7 @@ import { EmptyState, ErrorBox, Modal, Spinner, useToast, TextField } from "../co
 import { useLoad } from "../hooks";
 import {
   CRITERIA_FIELDS, OP_LABELS, SEGMENT_TEMPLATES, deserialize, describe, fieldDef, newCondition, newGroup, opsFor, serialize, validate,
-  type Condition, type Group, type Op,
+  type ApiCriteria, type Condition, type Group, type Op,
 } from "../lib/criteria";
 import { ApiError, describeError } from "../lib/errors";
 import { canManageSegments } from "../lib/permissions";
@@ -69,7 +69,7 @@ export function GroupEditor({ group, root, onChange, depth = 0 }: { group: Group
   );
 }
 
-interface Preview { count: number; sample?: Array<{ id: string; first_name: string; last_name: string; company?: string }> }
+interface Preview { count: number; sample?: Array<{ id: string; name?: string; first_name?: string; last_name?: string; company?: string }> }
 
 function SegmentEditor({ initial, onClose, onSaved }: { initial: Segment | null; onClose: () => void; onSaved: () => void }) {
   const toast = useToast();
@@ -124,7 +124,7 @@ function SegmentEditor({ initial, onClose, onSaved }: { initial: Segment | null;
       <p className="muted small">Reads as: {describe(criteria) || "everyone"}</p>
       <ErrorBox error={previewError} />
       {preview?.sample?.length ? (
-        <div><strong>Sample:</strong> {preview.sample.slice(0, 5).map((c) => <Link key={c.id} className="chip small" to={`/contacts/${c.id}`}>{fullName(c)}</Link>)}</div>
+        <div><strong>Sample:</strong> {preview.sample.slice(0, 5).map((c) => <Link key={c.id} className="chip small" to={`/contacts/${c.id}`}>{c.name ?? fullName(c)}</Link>)}</div>
       ) : null}
     </Modal>
   );
@@ -135,6 +135,7 @@ export function SegmentsPage() {
   const toast = useToast();
   const location = useLocation();
   const list = useLoad(() => api.get("/segments?per_page=200").then((d) => itemsOf<Segment>(d)), []);
+  const templates = useLoad(() => api.get("/segments/templates").then((d) => itemsOf<{ id: string; name: string; description?: string; criteria: ApiCriteria }>(d)).catch(() => SEGMENT_TEMPLATES), []);
   const [editing, setEditing] = useState<Segment | null | "new">(new URLSearchParams(location.search).get("new") ? "new" : null);
   const manage = canManageSegments(user);
   const remove = async (s: Segment) => {
@@ -155,7 +156,7 @@ export function SegmentsPage() {
         <section aria-labelledby="tpl-title" className="card">
           <h2 id="tpl-title" className="small-title">Start from a template</h2>
           <div className="template-grid">
-            {SEGMENT_TEMPLATES.map((t) => (
+            {(templates.data ?? SEGMENT_TEMPLATES).map((t) => (
               <button type="button" key={t.name} className="template-card" onClick={() => setEditing({ id: "", name: t.name, description: t.description, criteria: t.criteria })}>
                 <span className="tc-name">{t.name}</span><span className="muted small">{t.description}</span>
               </button>
@@ -172,7 +173,7 @@ export function SegmentsPage() {
               {segments.map((s) => (
                 <tr key={s.id}>
                   <td><span className="dot" style={{ background: s.color ?? "#3B82F6" }} aria-hidden="true" /> <strong>{s.name}</strong>{s.description ? <div className="muted small">{s.description}</div> : null}</td>
-                  <td className="small">{s.criteria ? describe(s.criteria) : "—"}</td>
+                  <td className="small">{s.criteria_display ?? (s.criteria ? describe(s.criteria) : "—")}</td>
                   <td><Link to={`/contacts?segment_id=${s.id}`} data-testid="segment-count">{segmentCount(s)} contacts</Link></td>
                   <td><span className="ok-text">● {s.status ?? "Active"}</span></td>
                   <td className="nowrap">{manage ? <><button type="button" className="btn-link" onClick={() => setEditing(s)}>Edit</button> <button type="button" className="btn-link danger" onClick={() => remove(s)}>Delete</button></> : null}</td>
