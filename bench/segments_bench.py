@@ -160,6 +160,7 @@ def run(args) -> int:
 
     from crm_shared.auth import create_token
     from crm_shared.config import database_url
+    from crm_shared.criteria import validate_criteria
     from crm_shared.db import migrate
     from crm_shared.manage import package_dir
     from crm_shared.reliability import event_exchange, make_envelope
@@ -199,17 +200,30 @@ def run(args) -> int:
         print(f"preview (3 conditions, count {result['count']:,} + sample of 10) over RPC, {args.previews} runs: "
               f"p50 {statistics.median(timings):.0f} ms, p95 {p95(timings):.0f} ms", flush=True)
 
-        # 2. 50 segments: creation (initial population) and then the daily full refresh
-        rng = random.Random(11)
+        # 2. one segment created over RPC (it is populated before the call returns)
         started = time.monotonic()
-        segments = []
-        for i, criteria in enumerate(fifty_segments(rng)):
-            segments.append(rpc.call("segments", "create_segment", {"name": f"Bench {i:02d}", "criteria": criteria},
-                                     context=ctx))
-        created_s = time.monotonic() - started
-        members = sum(s["member_count"] for s in segments)
-        print(f"created 50 segments with initial population ({members:,} memberships, as many events) in "
-              f"{created_s:.1f}s", flush=True)
+        single = rpc.call("segments", "create_segment", {"name": "Bench single", "criteria": PREVIEW_CRITERIA},
+                          context=ctx)
+        print(f"create one segment over RPC incl. population ({single['member_count']:,} members): "
+              f"{time.monotonic() - started:.1f}s", flush=True)
+        rpc.call("segments", "delete_segment", single["id"], context=ctx)
+
+        # 3. 50 segments: definitions written directly, populated by one refresh, then the daily refresh
+        rng = random.Random(11)
+        with engine.begin() as conn:
+            for i, criteria in enumerate(fifty_segments(rng)):
+                conn.execute(sa.text(
+                    "INSERT INTO segments (id, organization_id, name, description, color, kind, criteria) "
+                    "VALUES (:id, 'default', :name, '', '#2563EB', 'dynamic', CAST(:criteria AS jsonb))"),
+                    {"id": str(uuid.uuid4()), "name": f"Bench {i:02d}",
+                     "criteria": json.dumps(validate_criteria(criteria))})
+        started = time.monotonic()
+        populated = rpc.call("segments", "refresh_all", context=ctx)
+        members = sum(r["joined"] for r in populated["segments"])
+        print(f"first population of 50 segments in one refresh ({members:,} memberships, as many events): "
+              f"{time.monotonic() - started:.1f}s", flush=True)
+        with engine.connect() as conn:
+            segments = [{"id": r.id} for r in conn.execute(sa.text("SELECT id FROM segments ORDER BY name"))]
         # The event backlog a first population leaves is not the steady state: mark it published, in
         # batches that skip the rows the service's relay holds (a plain UPDATE would queue behind it).
         while True:

@@ -160,7 +160,9 @@ def _qualifying_pairs(segments: list[Segment], now: datetime | None) -> Any:
     """SELECT (segment_id, contact_id) for every segment a contact meets, in one scan of the projection."""
     tags = postgresql.array([sa.case((compile_body(s.criteria, now), sa.literal(s.id)), else_=sa.null())
                              for s in segments])
-    return sa.select(P.c.contact_id, sa.func.unnest(tags).label("segment_id")).where(P.c.known.is_(True))
+    # array_remove first: unnest then yields only the segments a contact meets, not one row per segment.
+    return sa.select(P.c.contact_id, sa.func.unnest(sa.func.array_remove(tags, sa.null())).label("segment_id")) \
+        .where(P.c.known.is_(True))
 
 
 def refresh_segments(session: Session, segments: list[Segment], now: datetime | None = None) -> list[RefreshResult]:

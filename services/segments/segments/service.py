@@ -21,13 +21,14 @@ from crm_shared.reliability import (
 )
 from crm_shared.service import Context, ServiceBase, rpc
 from segments import membership, operations, projection, sync
+from segments.erasure import ErasureMixin
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = float(os.environ.get("CRM_SEGMENTS_REFRESH_SECONDS", "86400"))
 SAMPLE_MAX = 50
 
 
-class SegmentsService(ServiceBase):
+class SegmentsService(ErasureMixin, ServiceBase):
     name = "segments"
 
     db = Database("segments")
