@@ -12,6 +12,7 @@ from typing import Any
 from nameko.rpc import RpcProxy
 
 from contacts import activity, audit, import_ops, notes, operations, users
+from contacts.erasure import ErasureMixin
 from contacts.operations import ContactOps
 from crm_shared.auth import ADMIN, ROLES, WRITERS
 from crm_shared.db import Database
@@ -31,7 +32,7 @@ EMAIL_TITLES = {
 }
 
 
-class ContactsService(ServiceBase):
+class ContactsService(ErasureMixin, ServiceBase):
     name = "contacts"
 
     db = Database("contacts")

@@ -17,6 +17,7 @@ from crm_shared.db import Database
 from crm_shared.reliability import EventOutbox, load_idempotent_result, store_idempotent_result
 from crm_shared.service import Context, ServiceBase, rpc
 from imports import jobs, mapping, matching, scan
+from imports.erasure import ErasureMixin
 
 log = logging.getLogger(__name__)
 STALL_SECONDS = float(os.environ.get("CRM_IMPORT_STALL_SECONDS", "60"))
@@ -31,7 +32,7 @@ def _enqueue(import_id: str, token: str) -> None:
         log.warning("could not queue import step", extra={"import_id": import_id, "error": str(exc)})
 
 
-class ImportsService(ServiceBase):
+class ImportsService(ErasureMixin, ServiceBase):
     name = "imports"
 
     db = Database("imports")

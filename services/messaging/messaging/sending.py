@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from crm_shared.auth import Caller
 from crm_shared.config import SmtpSettings
 from crm_shared.errors import Forbidden, NotFound
+from crm_shared.gdpr import email_key
 from messaging import merge, templates
 from messaging.mime import Outgoing, build_message, new_message_id
 from messaging.models import Campaign, CampaignStep, Consent, Email, SendJob, Suppression, Template, new_id
@@ -74,9 +75,10 @@ def suppressed(session: Session, emails: Iterable[str] = (), contact_ids: Iterab
     contact_ids = [c for c in contact_ids if c]
     if not emails and not contact_ids:
         return set()
+    keys = {email_key(e): e for e in emails}  # erased addresses stay suppressed as a keyed hash (G1)
     rows = session.execute(sa.select(Suppression.email, Suppression.contact_id).where(
-        sa.or_(Suppression.email.in_(emails), Suppression.contact_id.in_(contact_ids)))).all()
-    return {r.email for r in rows} | {r.contact_id for r in rows if r.contact_id}
+        sa.or_(Suppression.email.in_(emails + list(keys)), Suppression.contact_id.in_(contact_ids)))).all()
+    return {keys.get(r.email, r.email) for r in rows} | {r.contact_id for r in rows if r.contact_id}
 
 
 def refusal(contact: Mapping[str, Any] | None, blocked: set[str]) -> str | None:

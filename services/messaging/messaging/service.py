@@ -32,6 +32,7 @@ from crm_shared.reliability import (
 from crm_shared.reliability import outbox as outbox_table
 from crm_shared.service import Context, ServiceBase, rpc
 from messaging import calls, campaigns, history, sending, templates, tracking
+from messaging.erasure import ErasureMixin
 from messaging.inputs import parse_datetimes
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ MARKETERS = (ADMIN, MARKETING)
 SEND_BUDGET_S = 20.0
 
 
-class MessagingService(ServiceBase):
+class MessagingService(ErasureMixin, ServiceBase):
     name = "messaging"
 
     db = Database("messaging", pool_size=20)

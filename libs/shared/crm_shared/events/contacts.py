@@ -38,6 +38,12 @@ class NoteAdded(ContactRef):
     excerpt = Str(load_default="")
 
 
+class ContactErased(ContactRef):
+    """GDPR erasure (G1): subscribers remove the contact's personal data; only the keyed hash survives."""
+
+    email_hash = Str(required=True)
+
+
 class ContactsImported(Payload):
     import_id = Str(required=True)
     contact_ids = List(Str(), required=True)
@@ -53,4 +59,5 @@ SCHEMAS = {
     "stage_changed": StageChanged,
     "note_added": NoteAdded,
     "contacts_imported": ContactsImported,
+    "contact_erased": ContactErased,
 }
