@@ -6,9 +6,10 @@ export function BarChart({ title, data, color = "#3B82F6", unit = "", colors }: 
 }) {
   const w = 520;
   const h = 220;
-  const pad = { l: 36, r: 8, t: 12, b: 48 };
+  const pad = { l: 52, r: 8, t: 14, b: 48 };
   const max = scaleMax(data.map((d) => d.value));
-  const bw = data.length ? (w - pad.l - pad.r) / data.length : 0;
+  const slot = data.length ? (w - pad.l - pad.r) / data.length : 0;
+  const bw = Math.min(slot, 86); // one or two bars stay bar-shaped instead of filling the chart
   return (
     <figure className="chart">
       <figcaption>{title}</figcaption>
@@ -18,7 +19,7 @@ export function BarChart({ title, data, color = "#3B82F6", unit = "", colors }: 
         <text x={pad.l - 6} y={h - pad.b} textAnchor="end" fontSize="11" fill="#4B5563">0</text>
         {data.map((d, i) => {
           const bh = ((h - pad.t - pad.b) * d.value) / max;
-          const x = pad.l + i * bw + bw * 0.15;
+          const x = pad.l + i * slot + (slot - bw) / 2 + bw * 0.15;
           return (
             <g key={d.label}>
               <rect x={x} y={h - pad.b - bh} width={bw * 0.7} height={bh} fill={colors?.[i] ?? color} rx="3">
@@ -39,7 +40,7 @@ export function BarChart({ title, data, color = "#3B82F6", unit = "", colors }: 
 export function LineChart({ title, data, color = "#DC2626" }: { title: string; data: Bucket[]; color?: string }) {
   const w = 520;
   const h = 220;
-  const pad = { l: 36, r: 12, t: 16, b: 32 };
+  const pad = { l: 40, r: 24, t: 16, b: 32 };
   const max = scaleMax(data.map((d) => d.value));
   const step = data.length > 1 ? (w - pad.l - pad.r) / (data.length - 1) : 0;
   const pts = data.map((d, i) => [pad.l + i * step, h - pad.b - ((h - pad.t - pad.b) * d.value) / max] as const);

@@ -182,7 +182,7 @@ export function ContactsPage() {
       <div className="page-head">
         <h1>Contacts</h1>
         <div className="actions">
-          <button type="button" className="btn" onClick={doExport}>⭳ Export CSV</button>
+          <button type="button" className="btn" onClick={doExport}>↓ Export CSV</button>
           {canImport(user) ? <Link className="btn" to="/import">Import Contacts</Link> : null}
           {canCreateContacts(user) ? <Link className="btn primary" to="/contacts/new">+ Add Contact</Link> : null}
         </div>

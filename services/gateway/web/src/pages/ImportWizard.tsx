@@ -235,7 +235,7 @@ export function ImportWizard() {
                   <li>Phone, Company, Position, Address, Tags <span className="muted small">optional</span></li>
                 </ul>
                 <p className="small muted">First row must hold the column headers. At most 10 MB or 50,000 rows. Tags are comma-separated.</p>
-                <button type="button" className="btn-link" onClick={() => download("/imports/template.csv", "contacts-template.csv").catch((e) => setError(describeError(e)))}>⭳ Download sample CSV template</button>
+                <button type="button" className="btn-link" onClick={() => download("/imports/template.csv", "contacts-template.csv").catch((e) => setError(describeError(e)))}>↓ Download sample CSV template</button>
               </div>
               <div>
                 <div className={`dropzone ${dragging ? "drag" : ""}`} onDragOver={(e) => { e.preventDefault(); setDragging(true); }} onDragLeave={() => setDragging(false)} onDrop={onDrop}
