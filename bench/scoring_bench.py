@@ -22,6 +22,7 @@ import random
 import shutil
 import socket
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -153,12 +154,17 @@ def bench_api(base_url: str, total: int, threads: int, samples: int) -> None:
     admin = ApiClient(base_url).as_role("admin")
     marketing = ApiClient(base_url).as_role("marketing")
     admin.patch("/api/v1/rules/default-hot-lead", json={"enabled": False})
-    tag = uuid.uuid4().hex[:6]
+    rng = random.Random()
+    tag = "".join(rng.choice(string.ascii_lowercase) for _ in range(6))
     contacts = []
     for i in range(max(50, samples)):
-        body = {"first_name": "Bench", "last_name": f"Z{tag}x{i:04d}", "email": f"b{i}.{tag}@bench.test",
+        suffix = "".join(string.ascii_lowercase[int(d)] for d in f"{i:04d}")  # names take letters only
+        body = {"first_name": "Bench", "last_name": f"Zq{tag}{suffix}", "email": f"b{i}.{tag}@example.com",
                 "position": "Engineer"}
-        contacts.append(marketing.post("/api/v1/contacts", json=body).json())
+        created = marketing.post("/api/v1/contacts", json=body)
+        if created.status_code != 201:
+            raise RuntimeError(f"could not create a bench contact: {created.text}")
+        contacts.append(created.json())
     for c in contacts:  # scoring knows every contact before the clock starts
         marketing.get(f"/api/v1/contacts/{c['id']}/score")
 

@@ -371,8 +371,14 @@ class ScoringService(ErasureMixin, ServiceBase):
         return {"contacts": seen, "removed": len(stale), "rescore": result}
 
     # -- rules -----------------------------------------------------------------------------------
+    _defaults_done = False
+
     def _defaults(self) -> None:
-        automation.ensure_default_rule(self.db)
+        """The default rule is written once per process (it can be switched off, never deleted)."""
+        if not ScoringService._defaults_done:
+            automation.ensure_default_rule(self.db)
+            self.db.flush()
+            ScoringService._defaults_done = True
 
     @rpc
     def list_rules(self, page: int = 1, per_page: int = 50) -> dict[str, Any]:
