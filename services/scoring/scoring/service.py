@@ -31,7 +31,7 @@ from crm_shared.reliability import (
 from crm_shared.service import Context, ServiceBase, rpc
 from scoring import automation, bulk, operations
 from scoring.erasure import ErasureMixin
-from scoring.models import ContactProfile, JobRun
+from scoring.models import ContactProfile, JobRun, Rule
 from scoring.signals import HOT_STAGE
 
 log = logging.getLogger(__name__)
@@ -375,9 +375,11 @@ class ScoringService(ErasureMixin, ServiceBase):
 
     def _defaults(self) -> None:
         """The default rule is written once per process (it can be switched off, never deleted)."""
-        if not ScoringService._defaults_done:
-            automation.ensure_default_rule(self.db)
-            self.db.flush()
+        if ScoringService._defaults_done:
+            return
+        if self.db.get(Rule, automation.DEFAULT_RULE_ID) is None:
+            automation.ensure_default_rule(self.db)  # committed with the caller's work
+        else:
             ScoringService._defaults_done = True
 
     @rpc
