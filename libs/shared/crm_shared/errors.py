@@ -6,6 +6,7 @@ rebuilds them from ``exc_path``.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from nameko.exceptions import deserialize_to_instance
@@ -17,10 +18,17 @@ class CrmError(Exception):
     code = "error"
     status = 400
 
-    def __init__(self, message: str = "", details: dict[str, Any] | None = None):
-        super().__init__(message, details or {})
+    def __init__(self, message: str = "", details: dict[str, Any] | str | None = None):
+        if isinstance(details, str):  # rebuilt from the wire: nameko stringifies every non-str arg
+            try:
+                details = json.loads(details)
+            except ValueError:
+                details = {"detail": details}
+        details = details if isinstance(details, dict) else {}
+        # details travel as JSON text so numbers and booleans keep their types across RPC
+        super().__init__(message, json.dumps(details, default=str))
         self.message = message or self.code
-        self.details = details or {}
+        self.details = details
 
     def __str__(self) -> str:
         return self.message

@@ -43,7 +43,7 @@ def _rebuild_error(error: dict[str, Any]) -> Exception:
     if cls is not None and str(error.get("exc_path", "")).startswith("crm_shared.errors."):
         args = error.get("exc_args") or []
         message = args[0] if args else error.get("value", "")
-        details = args[1] if len(args) > 1 and isinstance(args[1], dict) else {}
+        details = args[1] if len(args) > 1 and isinstance(args[1], (dict, str)) else {}
         return cls(message, details)
     return RemoteError(error.get("exc_type", "Exception"), error.get("value", ""))
 
