@@ -183,6 +183,11 @@ def test_erasure_removes_personal_data_everywhere_and_keeps_the_suppression(admi
         "status": "granted", "source": "web_form", "text_version": "newsletter-v3"}), 201)
     assert consent["occurred_at"] and consent["source"] == "web_form"
 
+    exported = admin.get("/api/v1/contacts/export.csv", params={"q": email})  # audited with its filter
+    assert exported.status_code == 200 and email in exported.text
+    assert query("contacts", "SELECT count(*) FROM audit_log WHERE action = 'export' AND details::text ILIKE :e",
+                 e=f"%{email}%")[0][0] == 1
+
     # every service holds a copy before the erasure (so the checks below can fail)
     wait_for(lambda: len(rows_mentioning([email])) == len(SERVICES), 60, "a copy of the address in every service")
     wait_for(lambda: get_ok(admin, f"/api/v1/contacts/{cid}/engagement-events")["total"] >= 2, 30,
@@ -210,7 +215,9 @@ def test_erasure_removes_personal_data_everywhere_and_keeps_the_suppression(admi
     try:
         wait_for(clean, 45, "erasure in every service")
     except AssertionError as exc:
-        raise AssertionError(f"personal data left after erasure: {left}") from exc
+        outbox = {service: query(service, "SELECT event_type, published_at IS NOT NULL FROM outbox "
+                                          "WHERE envelope::text ILIKE :e", e=f"%{email}%") for service in left}
+        raise AssertionError(f"personal data left after erasure: {left}; outbox rows: {outbox}") from exc
     key = email_key(email)
     assert query("messaging", "SELECT reason FROM suppressions WHERE email = :k", k=key) == [("erased",)]
     assert query("messaging", "SELECT count(*) FROM consents WHERE email = :k", k=key)[0][0] == 1
@@ -225,6 +232,9 @@ def test_erasure_removes_personal_data_everywhere_and_keeps_the_suppression(admi
     assert any(e["details"].get("pseudonymized") for e in audit["items"])
     assert not any(n.lower() in str(audit["items"]).lower() for n in needles)
     assert get_ok(admin, "/api/v1/audit/verify")["valid"] is True
+    export_entries = get_ok(admin, "/api/v1/audit", params={"action": "export", "actor_id": admin.user["id"],
+                                                            "per_page": 200})["items"]
+    assert any(e["details"].get("pseudonymized") for e in export_entries)  # quoted the address: kept, blanked
 
     # the same address imported again: created, but suppressed, and a send is refused
     job = import_csv(admin, f"Name,Email\n{first} {last},{email.upper()}\n")

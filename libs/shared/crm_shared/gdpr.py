@@ -62,20 +62,30 @@ def _escape_like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def purge_reliability_rows(session: Session, needles: Iterable[str]) -> dict[str, int]:
-    """Drop published outbox envelopes and parked events that quote a needle; blank stored results.
+def purge_reliability_rows(session: Session, addresses: Iterable[str], contact_id: str | None = None
+                           ) -> dict[str, int]:
+    """Drop outbox envelopes and parked events that quote the erased contact; blank stored results.
 
-    Unpublished outbox rows stay: deleting them would lose events other
-    services still need; the relay publishes them within seconds and the
-    subscribers' own erasure handlers run after them (the outbox is ordered).
+    Outbox rows quoting an erased address go whether published or not: an
+    event carrying the address must not be delivered after the erasure (an
+    unroutable one may wait unpublished for a while). Rows that only name the
+    contact id go once published; a waiting one may also concern other
+    contacts (``contacts_imported``) and holds no personal data of its own.
     """
-    needles = [n for n in dict.fromkeys(str(n).strip() for n in needles) if n]
-    if not needles:
+    addresses = [a for a in dict.fromkeys(str(a).strip() for a in addresses) if a]
+    ids = [contact_id] if contact_id else []
+    if not addresses and not ids:
         return {"outbox": 0, "failures": 0, "idempotency": 0}
-    sent = session.execute(sa.delete(outbox).where(outbox.c.published_at.is_not(None),
-                                                   _like_any(outbox.c.envelope, needles))).rowcount
+    conds = []
+    if addresses:
+        conds.append(_like_any(outbox.c.envelope, addresses))
+    if ids:
+        conds.append(sa.and_(outbox.c.published_at.is_not(None), _like_any(outbox.c.envelope, ids)))
+    sent = session.execute(sa.delete(outbox).where(sa.or_(*conds))).rowcount
     parked = session.execute(sa.delete(handler_failures).where(
-        _like_any(handler_failures.c.envelope, needles))).rowcount
-    results = session.execute(sa.update(idempotency_keys).where(_like_any(idempotency_keys.c.result, needles))
-                              .values(result={"erased": True})).rowcount
+        _like_any(handler_failures.c.envelope, addresses + ids))).rowcount
+    # a stored result naming the contact may quote its data (a logged call's notes): a retry with that key
+    # now answers {"erased": true} instead of replaying it
+    results = session.execute(sa.update(idempotency_keys).where(
+        _like_any(idempotency_keys.c.result, addresses + ids)).values(result={"erased": True})).rowcount
     return {"outbox": sent or 0, "failures": parked or 0, "idempotency": results or 0}

@@ -133,7 +133,7 @@ def erase_contact(session: Session, caller: Caller, contact_id: str, emit: Emit)
     _forget_search_terms(session, contact)
     session.delete(contact)
     session.flush()
-    purged = purge_reliability_rows(session, [*addresses, contact_id])
+    purged = purge_reliability_rows(session, addresses, contact_id)
     key = email_key(contact.email)
     emit("contact_erased", {"contact_id": contact_id, "email_hash": key})
     audit.append(session, caller, "erase", "contact", contact_id,
@@ -154,6 +154,8 @@ class ErasureMixin:
     def erase_contact(self, contact_id: str) -> dict[str, Any]:
         """Admin only (G1): the contact's personal data leaves every service database."""
         caller = self.ctx.caller
+        caller.require(ADMIN)
+        self.outbox.flush()  # events still waiting carry the contact's data: publish them so the purge sees them
         try:
             result = erase_contact(self.db, caller, str(contact_id),
                                    lambda event_type, data: self.outbox.add(self.db, event_type, data))

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from crm_shared.db import Database
 from crm_shared.gdpr import email_key, mentions, normalize_email, purge_reliability_rows
-from crm_shared.reliability import claim_event, reliable_handler
+from crm_shared.reliability import EventOutbox, claim_event, reliable_handler
 from imports.models import DuplicateScan, Import, ImportFile, ImportRow
 
 
@@ -50,7 +50,7 @@ def erase_contact(session: Session, contact_id: str, key: str) -> dict[str, int]
             sa.cast(DuplicateScan.groups, sa.Text).ilike(f"%{contact_id}%"))):
         scan.groups = [g for g in scan.groups if not mentions(g, [contact_id, *addresses])]
         scans += 1
-    purged = purge_reliability_rows(session, [*addresses, contact_id])
+    purged = purge_reliability_rows(session, addresses, contact_id)
     session.flush()
     return {"rows": rows, "files": files, "scans": scans, **{f"reliability_{k}": v for k, v in purged.items()}}
 
@@ -59,9 +59,11 @@ class ErasureMixin:
     """The ``contact_erased`` handler mixed into ``ImportsService``."""
 
     db: Database
+    outbox: EventOutbox
 
     @reliable_handler("contacts", "contact_erased")
     def on_contact_erased(self, envelope: dict[str, Any]) -> None:
+        self.outbox.flush()  # publish waiting events first so the purge of published ones covers them
         if not claim_event(self.db, envelope["event_id"], "imports.on_contact_erased"):
             return
         data = envelope["data"]

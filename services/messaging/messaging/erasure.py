@@ -67,7 +67,7 @@ def erase_contact(session: Session, contact_id: str, key: str) -> dict[str, int]
                     .execution_options(synchronize_session=False))
     session.execute(insert(Suppression).values(email=key, contact_id=None, reason="erased", source="erasure")
                     .on_conflict_do_nothing())
-    purged = purge_reliability_rows(session, [*addresses, contact_id])
+    purged = purge_reliability_rows(session, addresses, contact_id)
     return {"emails": emails or 0, "calls": calls or 0, "follow_ups": follow_ups or 0, "consents": consents or 0,
             **stopped, **{f"reliability_{k}": v for k, v in purged.items()}}
 
@@ -87,6 +87,7 @@ class ErasureMixin:
 
     @reliable_handler("contacts", "contact_erased")
     def on_contact_erased(self, envelope: dict[str, Any]) -> None:
+        self.outbox.flush()  # publish waiting events first so the purge of published ones covers them
         if not claim_event(self.db, envelope["event_id"], "messaging.on_contact_erased"):
             return
         data = envelope["data"]

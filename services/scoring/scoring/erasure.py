@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from crm_shared.db import Database
 from crm_shared.gdpr import purge_reliability_rows
-from crm_shared.reliability import claim_event, reliable_handler
+from crm_shared.reliability import EventOutbox, claim_event, reliable_handler
 from scoring.models import (
     ContactFact,
     ContactProfile,
@@ -35,7 +35,7 @@ def erase_contact(session: Session, contact_id: str) -> dict[str, int]:
         sa.delete(model).where(model.contact_id == contact_id).execution_options(synchronize_session=False)
     ).rowcount or 0 for model in MODELS}
     counts.update({f"reliability_{k}": v for k, v in
-                   purge_reliability_rows(session, [*addresses, contact_id]).items()})
+                   purge_reliability_rows(session, addresses, contact_id).items()})
     return counts
 
 
@@ -43,9 +43,11 @@ class ErasureMixin:
     """The ``contact_erased`` handler mixed into ``ScoringService``."""
 
     db: Database
+    outbox: EventOutbox
 
     @reliable_handler("contacts", "contact_erased")
     def on_contact_erased(self, envelope: dict[str, Any]) -> None:
+        self.outbox.flush()  # publish waiting events first so the purge of published ones covers them
         if not claim_event(self.db, envelope["event_id"], "scoring.on_contact_erased"):
             return
         erase_contact(self.db, str(envelope["data"]["contact_id"]))
