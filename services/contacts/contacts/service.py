@@ -420,6 +420,15 @@ class ContactsService(ErasureMixin, ServiceBase):
             operations.invalidate_kpis()
         self._commit()
 
+    @reliable_handler("scoring", "hot_lead_detected")
+    def on_hot_lead_detected(self, envelope: dict[str, Any]) -> None:
+        """The hot-lead alert fired: the timeline shows when and why, with the urgency of the next step."""
+        data = envelope.get("data") or {}
+        signals = [str(signal) for signal in data.get("signals") or []][:5]
+        self._timeline(envelope, "contacts.on_hot_lead_detected", "hot_lead_detected",
+                       f"Hot lead detected: score {data.get('score')}, act within {data.get('urgency')}",
+                       {"score": data.get("score"), "urgency": data.get("urgency"), "signals": signals})
+
     @reliable_handler("imports", "import_completed")
     def on_import_completed(self, envelope: dict[str, Any]) -> None:
         if not claim_event(self.db, envelope["event_id"], "contacts.on_import_completed"):

@@ -37,6 +37,11 @@ FIELDS: dict[str, str] = {
     "linkedin": "LinkedIn URL",
     "twitter": "Twitter handle",
     "notes": "Notes",
+    # form answers (seed 000 "Tag Management"): initial tags on the contact and engagement in scoring
+    "utility_type": "Form: utility type",
+    "biggest_challenge": "Form: biggest challenge",
+    "subscribed": "Form: subscribed (yes/no)",
+    "schedule_demo": "Form: schedule a demo (yes/no)",
 }
 
 SYNONYMS: dict[str, tuple[str, ...]] = {
@@ -74,6 +79,10 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "linkedin": ("linkedin", "linkedin url", "linkedin profile", "profile url"),
     "twitter": ("twitter", "twitter handle", "twitter username"),
     "notes": ("notes", "note", "description", "comments"),
+    "utility_type": ("utility type", "utility", "utility category"),
+    "biggest_challenge": ("biggest challenge", "challenge", "main challenge", "pain point"),
+    "subscribed": ("subscribed", "subscribe", "newsletter", "opt in", "opted in", "marketing opt in"),
+    "schedule_demo": ("schedule demo", "schedule a demo", "demo requested", "request demo", "book a demo"),
 }
 
 _KEY_RE = re.compile(r"[^0-9a-z]+")

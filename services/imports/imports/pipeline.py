@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from crm_shared.reliability import add_event
 from imports import matching, reader, validation
 from imports.models import Import, ImportFile, ImportRow
+from imports.validation import FORM_FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -337,6 +338,7 @@ def _commit_chunk(session: Session, job: Import, contacts: ContactsApi) -> None:
         for row in ready:
             if row.contact_id:
                 targets[row.row] = row.contact_id
+            _announce_form_data(session, job, row)
         if attempt == 0:
             _crash_point("after_import_batch")
     job.cursor = rows[-1].row
@@ -368,6 +370,16 @@ def _send(job: Import, contacts: ContactsApi, rows: list[ImportRow], targets: di
         row.changes = result.get("changes") or None
         row.conflicts = result.get("conflicts") or None
         row.error = result.get("error")
+
+
+def _announce_form_data(session: Session, job: Import, row: ImportRow) -> None:
+    """Form answers of a stored row, for scoring's engagement (in the chunk's transaction, so once)."""
+    if row.outcome not in ("created", "merged") or not row.contact_id:
+        return
+    form = {k: val for k, val in (row.fields or {}).items() if k in FORM_FIELDS and val not in (None, "")}
+    if form:
+        add_event(session, "imports", "form_data_imported",
+                  {"contact_id": row.contact_id, "import_id": job.id, "fields": form})
 
 
 def _target_contacts(session: Session, import_id: str, numbers: list[int | None]) -> dict[int, str]:

@@ -69,6 +69,9 @@ def _plain_us_phone(raw: str) -> str | None:
     return "+1" + digits if len(digits) == 10 and v.DEFAULT_REGION == "US" else None
 
 
+FORM_FIELDS = ("utility_type", "biggest_challenge", "subscribed", "schedule_demo")
+
+
 def split_name(full: str) -> tuple[str, str]:
     """'Doe, John' -> (John, Doe); 'Mary Ann Smith' -> ('Mary Ann', 'Smith'); one word -> (word, '')."""
     text = v.normalize_text(full)
@@ -214,6 +217,14 @@ def validate_row(headers: list[str], cells: list[str], mapping: dict[str, str | 
         social["twitter"] = v.normalize_text(values["twitter"])[:100]
     if social:
         out["social"] = social
+    for name in FORM_FIELDS:      # form answers travel as given; contacts turns them into tags
+        raw = values.get(name)
+        if raw is None or not v.normalize_text(raw):
+            continue
+        try:
+            out[name] = v.validate_length(raw, name, 100)
+        except v.FieldError as exc:
+            _err(result, name, raw, exc)
     if result.errors:
         result.fields = {}
     return result
