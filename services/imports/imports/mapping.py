@@ -55,7 +55,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "phone": ("phone", "phone number", "telephone", "tel", "business phone", "work phone", "phone 1 value",
               "primary phone", "mobile", "mobile phone", "mobile phone number", "cell", "cell phone",
               "phone 1", "direct phone"),
-    "phones": ("phone 2", "phone 2 value", "home phone", "other phone", "business phone 2", "home phone 2"),
+    "phones": ("phone 2", "phone 2 value", "home phone", "other phone", "business phone 2", "home phone 2",
+               "secondary phone", "alternate phone"),
     "company": ("company", "company name", "organization", "organisation", "organization name",
                 "organization 1 name", "account name", "account", "employer", "business name", "firm", "org"),
     "position": ("position", "job title", "title", "role", "organization title", "organization 1 title",
@@ -155,17 +156,20 @@ def check_mapping(headers: list[str], mapping: dict[str, Any]) -> dict[str, str 
 
 
 TEMPLATE_HEADERS = ["Name", "Email", "Phone", "Company", "Position", "Address", "Tags", "First Name",
-                    "Last Name", "Department", "Industry", "City", "State", "Zip", "Country", "Lead Source",
-                    "LinkedIn", "Notes"]
+                    "Last Name", "Secondary Email", "Secondary Phone", "Department", "Industry", "Street", "City",
+                    "State", "Zip", "Country", "Type", "Lead Source", "LinkedIn", "Twitter", "Notes",
+                    "Utility Type", "Biggest Challenge", "Subscribed", "Schedule Demo"]
 TEMPLATE_ROWS = [
     ["John Doe", "john@example.com", "+1 555-123-4567", "Acme Corp", "Sales Manager",
-     "123 Main St, Springfield, IL", "prospect,enterprise", "", "", "Sales", "Manufacturing",
-     "", "", "", "", "Event", "https://www.linkedin.com/in/johndoe", "Met at the spring expo"],
+     "123 Main St, Springfield, IL", "prospect,enterprise", "", "", "j.doe@gmail.com", "", "Sales", "Manufacturing",
+     "", "", "", "", "", "Prospect", "Event", "https://www.linkedin.com/in/johndoe", "", "Met at the spring expo",
+     "Electric", "Outage reporting", "yes", "no"],
     ["Jane Smith", "jane@company.com", "+1 555-987-6543", "Tech Solutions", "Marketing Director",
-     "456 Oak Ave, Austin, TX", "lead,technology", "", "", "Marketing", "Software",
-     "", "", "", "", "Webinar", "", ""],
+     "456 Oak Ave, Austin, TX", "lead,technology", "", "", "", "+1 555-111-2222", "Marketing", "Software",
+     "", "", "", "", "", "Partner", "Webinar", "", "@janesmith", "", "", "", "no", "yes"],
     ["", "bob@startup.com", "+44 20 7946 0958", "Innovation Inc", "CEO", "", "customer,startup",
-     "Bob", "Johnson", "", "Technology", "London", "", "EC1A 1BB", "United Kingdom", "Referral", "", ""],
+     "Bob", "Johnson", "", "", "", "Technology", "1 Long Lane", "London", "", "EC1A 1BB", "United Kingdom",
+     "Customer", "Referral", "", "", "", "Water", "Billing accuracy", "yes", "yes"],
 ]
 
 

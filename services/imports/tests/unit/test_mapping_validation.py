@@ -136,3 +136,20 @@ def test_fast_phone_path_agrees_with_phonenumbers(raw):
     fast = validation._plain_us_phone(raw)
     if fast is not None:
         assert fast == v.validate_phone(raw)
+
+
+def test_template_offers_every_supported_field_and_valid_rows():
+    """Seed 001: the sample template has every supported column, each mapped automatically."""
+    import csv
+    import io
+
+    from imports import mapping as m
+    from imports.validation import validate_row
+
+    rows = list(csv.reader(io.StringIO(m.template_csv())))
+    headers = rows[0]
+    mapped = m.auto_map(headers)
+    assert set(m.FIELDS) == {target for target in mapped.values() if target}
+    for cells in rows[1:]:
+        assert len(cells) == len(headers)
+        assert validate_row(headers, cells, mapped).errors == []
