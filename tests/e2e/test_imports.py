@@ -211,8 +211,9 @@ def test_mapping_given_with_the_upload(marketing):
 # -- validation and the error report ------------------------------------------------------------
 def test_each_validation_rule_and_the_error_report(marketing):
     u = uid()
+    phone = f"+1 555-{int(u[:6], 16) % 900 + 100}-{int(u[6:], 16) % 9000 + 1000}"  # unique: no phone match
     lines = [HEADER,
-             f"Good Person,good-{u}@example.com,+1 555-123-4567,Acme,CEO,1 Main St,\"lead,vip\"",
+             f"Good Person,good-{u}@example.com,{phone},Acme {u},CEO,1 Main St,\"lead,vip\"",
              "No Email,,,,,,",                                          # missing_required email
              f",noname-{u}@example.com,,,,,",                            # missing_required name
              "Bad Email,johnabc.com,,,,,",                              # invalid email

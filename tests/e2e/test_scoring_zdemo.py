@@ -53,11 +53,12 @@ def test_demo_hot_leads_have_real_signals(api, crm_system):
         labels = [s["label"] for s in admin.get(f"/api/v1/contacts/{david['id']}/hot-lead-alert").json()[
             "hot_lead_alert"]["signals"]]
         assert "Clicked demo request yesterday" in labels and "Visited pricing page 8x this week" in labels
+        before = admin.get(f"/api/v1/contacts/{david['id']}/engagement-events?per_page=200").json()["total"]
         again = subprocess.run([sys.executable, "-m", "deploy.demo", "--only", "scoring"], cwd=ROOT, env=os.environ,
                                check=True, timeout=600, capture_output=True, text=True)
         assert "demo data: scoring loaded" in again.stdout
         events = admin.get(f"/api/v1/contacts/{david['id']}/engagement-events?per_page=200").json()
-        assert events["total"] == 10  # loading twice records nothing twice
+        assert events["total"] == before >= 10  # loading twice records nothing twice
     finally:
         for rule in demo_rules:
             admin.patch(f"/api/v1/rules/{rule['id']}", json={"enabled": False})

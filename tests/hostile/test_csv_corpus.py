@@ -85,7 +85,7 @@ def test_cp1252_file_is_read_without_mojibake(marketing):
     assert "Ã" not in text
 
 
-def test_formula_cells_are_stored_as_text_and_exported_neutralised(marketing):
+def test_formula_cells_are_stored_as_text_and_exported_neutralised(api, marketing):
     u = uid()
     data = (HEADER + f'Eve Hack,eve{u}@example.com,,"=HYPERLINK(""http://evil"")",@SUM(A1),"+1 Main St",\n').encode()
     response = upload(marketing, data)
@@ -98,7 +98,8 @@ def test_formula_cells_are_stored_as_text_and_exported_neutralised(marketing):
     while marketing.get(f"/api/v1/imports/{import_id}").json()["status"] != "completed":
         assert time.monotonic() < deadline
         time.sleep(0.3)
-    export = marketing.get("/api/v1/contacts/export.csv", params={"import_id": import_id})
+    # another role exports: the marketing user's hourly export quota is spent by other tests in the session
+    export = api.as_role("executive").get("/api/v1/contacts/export.csv", params={"import_id": import_id})
     assert export.status_code == 200
     lines = export.text.splitlines()
     assert any("eve" in line for line in lines[1:])

@@ -72,10 +72,12 @@ def load_body(schema: Schema | type[Schema], partial: bool = False) -> dict[str,
     body = json_body()
     check_values(body)
     try:
-        return instance.load(body, partial=partial, unknown=RAISE)
+        loaded = instance.load(body, partial=partial, unknown=RAISE)
     except ValidationError as exc:
         _raise_for(exc)
         raise
+    check_values(loaded)  # again on loaded values: dates exist only after loading
+    return loaded
 
 
 def load_query(schema: Schema | type[Schema]) -> dict[str, Any]:

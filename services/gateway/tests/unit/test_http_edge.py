@@ -113,3 +113,20 @@ def test_impossible_time_zone_offsets_are_refused():
         check_values(Q().load({"since": "0171-11-22T14:41:47+22:07"}))
     assert "since" in err.value.details["fields"]
     check_values(Q().load({"since": "2024-01-15T14:45:00+14:00"}))
+
+
+def test_body_dates_with_impossible_offsets_are_422():
+    bp = Blueprint("dated", __name__, url_prefix="/api/v1")
+
+    class Dated(Schema):
+        at = fields.AwareDateTime(required=True)
+
+    @bp.post("/dated")
+    def dated():
+        return jsonify({"ok": bool(load_body(Dated))})
+
+    app = create_app()
+    app.register_blueprint(bp)
+    client = app.test_client()
+    assert client.post("/api/v1/dated", json={"at": "2554-11-25T16:04:22-23:59"}).status_code == 422
+    assert client.post("/api/v1/dated", json={"at": "2024-11-25T16:04:22-05:00"}).status_code == 200
