@@ -44,29 +44,9 @@ def settled_scores(client, ids: list[str]) -> dict[str, int]:
     return previous
 
 
-@pytest.fixture(scope="module")
-def admin(api):
-    return api.as_role("admin")
 
 
-@pytest.fixture(scope="module")
-def marketing(api):
-    return api.as_role("marketing")
 
-
-@pytest.fixture(scope="module")
-def sales(api):
-    return api.as_role("sales")
-
-
-@pytest.fixture(scope="module")
-def sales2(api):
-    return api.as_role("sales2")
-
-
-@pytest.fixture(scope="module")
-def executive(api):
-    return api.as_role("executive")
 
 
 # -- create and validation -------------------------------------------------

@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 import uuid
 
-import pytest
 import sqlalchemy as sa
 from kombu import Connection, Producer
 
@@ -36,10 +35,6 @@ def wait_for(fn, timeout: float = 20.0):
             return value
         time.sleep(0.2)
 
-
-@pytest.fixture(scope="module")
-def admin(api):
-    return api.as_role("admin")
 
 
 def activity_types(client, contact_id: str) -> list[str]:

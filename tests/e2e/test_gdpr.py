@@ -14,7 +14,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import requests
 import sqlalchemy as sa
 
@@ -39,16 +38,6 @@ def letters() -> str:
     """A unique tag that passes the contacts name rules (letters only)."""
     return "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:10])
 
-
-def signed_in(api, role: str):
-    for attempt in range(5):
-        try:
-            return api.as_role(role)
-        except requests.HTTPError as exc:
-            if exc.response is None or exc.response.status_code != 503 or attempt == 4:
-                raise
-            time.sleep(2)
-    raise AssertionError("unreachable")
 
 
 def ok(response: requests.Response, status: int = 200) -> Any:
@@ -127,19 +116,7 @@ def query(service: str, sql: str, **params: Any) -> list:
         engine.dispose()
 
 
-@pytest.fixture(scope="module")
-def admin(api):
-    return signed_in(api, "admin")
 
-
-@pytest.fixture(scope="module")
-def marketing(api):
-    return signed_in(api, "marketing")
-
-
-@pytest.fixture(scope="module")
-def sales(api):
-    return signed_in(api, "sales")
 
 
 def make_campaign(client) -> dict:
@@ -249,7 +226,7 @@ def test_erasure_removes_personal_data_everywhere_and_keeps_the_suppression(admi
 
 def test_erasure_needs_an_admin_and_an_existing_contact(admin, sales, api):
     assert admin.post(f"/api/v1/contacts/{uuid.uuid4()}/erase").status_code == 404
-    executive = signed_in(api, "executive")
+    executive = api.as_role("executive")
     assert executive.post(f"/api/v1/contacts/{uuid.uuid4()}/erase").status_code == 403
     assert requests.post(f"{admin.base_url}/api/v1/contacts/{uuid.uuid4()}/erase", timeout=10).status_code == 401
 

@@ -15,21 +15,6 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
 HEADER = "Name,Email,Phone,Company,Position,Address,Tags"
 
 
-def signed_in(api, role: str):
-    """Sign in, riding out a busy shared machine (login hashes with scrypt in contacts: 503 on a timeout)."""
-    for attempt in range(5):
-        try:
-            return api.as_role(role)
-        except requests.HTTPError as exc:
-            if exc.response is None or exc.response.status_code != 503 or attempt == 4:
-                raise
-            time.sleep(2)
-    raise AssertionError("unreachable")
-
-
-@pytest.fixture(scope="module")
-def marketing(api):
-    return signed_in(api, "marketing")
 
 
 def uid() -> str:
@@ -158,7 +143,7 @@ def test_more_than_fifty_thousand_rows_is_refused_before_any_work(marketing):
 
 
 def test_executive_cannot_import(api):
-    response = upload(signed_in(api, "executive"), f"Name,Email\nAnn Lee,a-{uid()}@example.com\n")
+    response = upload(api.as_role("executive"), f"Name,Email\nAnn Lee,a-{uid()}@example.com\n")
     assert response.status_code == 403
 
 
@@ -359,7 +344,7 @@ def test_same_file_again_returns_the_first_import(marketing):
 
 def test_sales_can_not_touch_another_users_import(api, marketing):
     job = start(marketing, f"Name,Email\nAnn Lee,own-{uid()}@example.com\n")
-    response = signed_in(api, "sales").post(f"/api/v1/imports/{job['id']}/cancel")
+    response = api.as_role("sales").post(f"/api/v1/imports/{job['id']}/cancel")
     assert response.status_code == 403
 
 
@@ -369,10 +354,10 @@ def test_unknown_import_is_404(marketing):
 
 # -- matching rules ------------------------------------------------------------------------------
 def test_matching_rules_can_be_read_and_changed(api, marketing):
-    admin = signed_in(api, "admin")
+    admin = api.as_role("admin")
     rules = admin.get("/api/v1/imports/matching-rules").json()
     assert rules["email"]["confidence"] == 95 and rules["fuzzy"]["enabled"] is True
-    assert signed_in(api, "sales").put("/api/v1/imports/matching-rules", json={}).status_code == 403
+    assert api.as_role("sales").put("/api/v1/imports/matching-rules", json={}).status_code == 403
     bad = admin.put("/api/v1/imports/matching-rules", json={"email": {"confidence": 300}})
     assert bad.status_code == 422 and "email.confidence" in bad.json()["error"]["details"]["fields"]
     try:
@@ -418,7 +403,7 @@ def test_database_wide_duplicates_and_merge(marketing):
 
 
 def test_sales_imports_are_owned_by_the_importer(api):
-    sales = signed_in(api, "sales")
+    sales = api.as_role("sales")
     job = start(sales, f"Name,Email\nOwen Sales,owen-{uid()}@example.com\n")
     done = commit_and_wait(sales, job["id"])
     assert done["summary"]["imported"] == 1 and done["user"]["id"] == sales.user["id"]

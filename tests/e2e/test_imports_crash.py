@@ -13,7 +13,7 @@ import signal
 import time
 import uuid
 
-from tests.e2e.test_imports import get_ok, signed_in, start
+from tests.e2e.test_imports import get_ok, start
 
 WORKER = "import-worker-1"
 PAUSE_VARS = ("CRM_IMPORT_PAUSE_AT", "CRM_IMPORT_PAUSE_FILE", "CRM_IMPORT_COMMIT_CHUNK")
@@ -28,7 +28,7 @@ def restart_worker(system, **env: str) -> None:
 
 
 def test_worker_killed_mid_commit_resumes_and_stores_each_row_once(crm_system, api, tmp_path):
-    marketing = signed_in(api, "marketing")
+    marketing = api.as_role("marketing")
     marker = tmp_path / "paused"
     u = uuid.uuid4().hex[:8]
     rows = 240

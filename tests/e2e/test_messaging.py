@@ -36,24 +36,8 @@ def letters() -> str:
     return "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:10])
 
 
-@pytest.fixture(scope="module")
-def admin(api):
-    return api.as_role("admin")
 
 
-@pytest.fixture(scope="module")
-def marketing(api):
-    return api.as_role("marketing")
-
-
-@pytest.fixture(scope="module")
-def sales(api):
-    return api.as_role("sales")
-
-
-@pytest.fixture(scope="module")
-def executive(api):
-    return api.as_role("executive")
 
 
 @pytest.fixture(scope="module")

@@ -49,14 +49,6 @@ def points(body: dict, key: str) -> float | None:
     return found[0] if found else None
 
 
-@pytest.fixture(scope="module")
-def admin(api):
-    return api.as_role("admin")
-
-
-@pytest.fixture(scope="module")
-def marketing(api):
-    return api.as_role("marketing")
 
 
 # -- fit: seed 000 "Decision Maker Roles" / "Influencers" / "Industry Types" ----------------------

@@ -73,14 +73,6 @@ def event(client, contact_id: str, event_type: str, **extra) -> dict:
     return response.json()
 
 
-@pytest.fixture(scope="module")
-def admin(api):
-    return api.as_role("admin")
-
-
-@pytest.fixture(scope="module")
-def marketing(api):
-    return api.as_role("marketing")
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,6 @@ def uid() -> str:
     return uuid.uuid4().hex[:10]
 
 
-@pytest.fixture(scope="module")
-def marketing(api):
-    return api.as_role("marketing")
-
-
 def upload(client, data: bytes):
     return client.post("/api/v1/imports", files={"file": ("hostile.csv", data, "text/csv")}, timeout=120)
 

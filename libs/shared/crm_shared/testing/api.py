@@ -1,6 +1,7 @@
 """A small HTTP client for tests and benchmarks that signs in as a demo user."""
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import requests
@@ -46,9 +47,14 @@ class ApiClient:
     def delete(self, path: str, **kwargs: Any) -> requests.Response:
         return self.request("DELETE", path, **kwargs)
 
-    def login(self, email: str, password: str = DEMO_PASSWORD) -> ApiClient:
-        response = requests.post(self.url("/api/v1/auth/login"), json={"email": email, "password": password},
-                                 timeout=30)
+    def login(self, email: str, password: str = DEMO_PASSWORD, attempts: int = 5) -> ApiClient:
+        """Sign in; a 503 (an overloaded machine timing out the scrypt check) is asked again."""
+        for attempt in range(attempts):
+            response = requests.post(self.url("/api/v1/auth/login"), json={"email": email, "password": password},
+                                     timeout=30)
+            if response.status_code != 503 or attempt == attempts - 1:
+                break
+            time.sleep(2)
         response.raise_for_status()
         body = response.json()
         return ApiClient(self.base_url, body["access_token"], body["user"])

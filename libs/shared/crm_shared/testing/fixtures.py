@@ -72,3 +72,19 @@ def db_session(request):
         transaction.rollback()
         connection.close()
         engine.dispose()
+
+
+def _signed_in_as(role: str):
+    @pytest.fixture(scope="module", name=role)
+    def fixture(api: ApiClient) -> ApiClient:
+        return api.as_role(role)
+
+    fixture.__doc__ = f"A client signed in as the demo {role} user (per test module: tokens live 15 minutes)."
+    return fixture
+
+
+admin = _signed_in_as("admin")
+marketing = _signed_in_as("marketing")
+sales = _signed_in_as("sales")
+sales2 = _signed_in_as("sales2")
+executive = _signed_in_as("executive")
