@@ -250,19 +250,20 @@ def test_schedule_trigger_and_run_now(admin, marketing):
 
 
 def test_score_change_trigger_and_default_rule_switch(admin, marketing):
-    c = new_contact(marketing, position="CEO", industry="Fintech", stage="Qualified")
-    assert wait_for(lambda: contact(marketing, c["id"])["score"] == 40)  # the first score_changed is through
-    time.sleep(0.5)
-    watcher = create_rule(admin, trigger={"type": "score_change", "min_delta": 15}, criteria=only(c),
+    # The rule exists before the contact, so every score change is judged (no race with the first one).
+    email = f"r.{uid()}@example.com"
+    watcher = create_rule(admin, trigger={"type": "score_change", "min_delta": 15}, criteria=only({"email": email}),
                           actions=[{"type": "add_tag", "tags": ["score-moved"]}], priority=9)
     assert admin.patch(f"/api/v1/rules/{DEFAULT_RULE}", json={"enabled": False}).status_code == 200
     try:
+        c = new_contact(marketing, email=email, position="CEO", industry="Fintech", stage="Qualified")
+        assert wait_for(lambda: contact(marketing, c["id"])["score"] == 40)  # 0 -> 40
         event(marketing, c["id"], "email_opened")  # 45: below min_delta
         event(marketing, c["id"], "demo_requested")  # 85
         event(marketing, c["id"], "pricing_page_visited")  # 100
-        done = wait_runs(admin, watcher["id"], 2)
+        done = wait_runs(admin, watcher["id"], 3)
         time.sleep(1)
-        assert len(runs(admin, watcher["id"])) == 2  # 40 -> 85 and 85 -> 100; not 40 -> 45
+        assert len(runs(admin, watcher["id"])) == 3  # 0 -> 40, 45 -> 85 and 85 -> 100; not 40 -> 45
         assert "score-moved" in contact(marketing, c["id"])["tags"]
         assert contact(marketing, c["id"])["stage"] == "Qualified"  # the default rule is off
         assert done[0]["trigger"] == "score changed"
