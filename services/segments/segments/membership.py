@@ -121,6 +121,40 @@ def remove_contact(session: Session, contact_ids: Iterable[str]) -> list[Change]
     return changes
 
 
+SEGMENT_DELETED = "segment_deleted"
+
+
+def remove_segment(session: Session, segment: Segment, actor_id: str | None = None) -> int:
+    """A deleted segment: every member (manual or not) leaves; returns how many.
+
+    One statement deletes the memberships and writes one ``left`` event per
+    member into the outbox (``reason: segment_deleted``), set-based like the
+    full refresh, so a segment of 100,000 members builds no Python objects.
+    The caller holds the segment's row lock and deletes the segment in the same
+    transaction; concurrent joins wait on that lock (foreign key) and then fail.
+    """
+    row = session.connection().exec_driver_sql("""
+        WITH gone AS (DELETE FROM segment_members WHERE segment_id = %(segment_id)s
+                      RETURNING contact_id, manual),
+        ev AS (
+          INSERT INTO outbox (event_id, source, event_type, envelope)
+          SELECT e.event_id, 'segments', 'segment_membership_changed',
+                 jsonb_build_object('event_id', e.event_id, 'event_type', 'segment_membership_changed',
+                                    'schema_version', 1, 'occurred_at', %(occurred_at)s, 'source', 'segments',
+                                    'data', jsonb_build_object('segment_id', %(segment_id)s,
+                                                               'segment_name', %(segment_name)s,
+                                                               'contact_id', e.contact_id, 'change', 'left',
+                                                               'manual', e.manual, 'actor_id', %(actor_id)s,
+                                                               'reason', %(reason)s))
+          FROM (SELECT gen_random_uuid()::text AS event_id, contact_id, manual FROM gone
+                ORDER BY contact_id) e
+          RETURNING 1)
+        SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM ev)
+    """, {"segment_id": segment.id, "segment_name": segment.name, "actor_id": actor_id,
+          "reason": SEGMENT_DELETED, "occurred_at": datetime.now(UTC).isoformat()}).one()
+    return int(row[0])
+
+
 def transfer_manual(session: Session, from_ids: Iterable[str], to_id: str) -> int:
     """Merged duplicates: their manual additions carry over to the surviving contact."""
     ids = [str(i) for i in from_ids if str(i) != to_id]

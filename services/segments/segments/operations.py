@@ -238,9 +238,11 @@ def update_segment(session: Session, caller: Caller, segment_id: str,
 
 def delete_segment(session: Session, caller: Caller, segment_id: str) -> dict[str, Any]:
     caller.require(*MANAGERS)
-    segment = _get(session, segment_id, lock=True)
-    session.delete(segment)
-    return {"id": segment_id, "deleted": True}
+    segment = _get(session, segment_id, lock=True)  # an already-deleted segment is a NotFound (404)
+    left = membership.remove_segment(session, segment, caller.user_id)  # one `left` event per member
+    session.execute(sa.delete(Segment).where(Segment.id == segment.id))
+    session.expunge(segment)
+    return {"id": segment_id, "deleted": True, "left": left}
 
 
 def refresh(session: Session, caller: Caller, segment_id: str) -> dict[str, Any]:

@@ -11,6 +11,9 @@ class MembershipChanged(Payload):
     change = Str(required=True)  # joined | left | qualifies | no_longer_qualifies
     manual = Bool(load_default=False)
     actor_id = Str(allow_none=True)
+    # Optional, added within version 1 (additive, so old subscribers ignore it): why the change
+    # happened when it is not the contact's own data, e.g. "segment_deleted" (every member leaves).
+    reason = Str(allow_none=True)
 
 
 SCHEMAS = {

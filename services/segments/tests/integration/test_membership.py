@@ -9,7 +9,8 @@ import sqlalchemy as sa
 
 from crm_shared.auth import Caller
 from crm_shared.criteria import matches, validate_criteria
-from crm_shared.errors import Conflict
+from crm_shared.errors import Conflict, NotFound
+from crm_shared.events import parse_event, validate_event_data
 from crm_shared.reliability import outbox
 from segments import membership, operations, projection
 from segments.models import SegmentMember
@@ -200,3 +201,50 @@ def test_one_pass_refresh_of_many_segments(db_session, people):
     for segment, tree in zip(segments, trees, strict=True):
         members = {cid for cid in _members(db_session, segment.id) if cid in people}
         assert members == {cid for cid in people if matches(tree, projection.record(db_session, cid))}
+
+
+def _left_events(session, segment_id) -> list[dict]:
+    return [r.envelope for r in session.execute(
+        sa.select(outbox.c.envelope).where(outbox.c.event_type == "segment_membership_changed",
+                                           outbox.c.envelope["data"]["segment_id"].astext == segment_id,
+                                           outbox.c.envelope["data"]["change"].astext == "left"))]
+
+
+def test_deleting_a_segment_makes_every_member_leave_through_the_outbox(db_session, people):
+    ada, bob, _cy, di = people
+    segment, _ = operations.create_segment(db_session, MARKETING, {
+        "name": f"Doomed {uuid.uuid4().hex[:6]}", "criteria": {"all": [{"field": "score", "op": "gt", "value": 80}]}})
+    operations.add_members(db_session, SALES, segment.id, [bob], known={bob})  # manual, not qualifying
+    members = _members(db_session, segment.id)
+    assert {ada, bob, di} <= set(members) and members[bob] == (True, False)
+    assert _left_events(db_session, segment.id) == []
+
+    result = operations.delete_segment(db_session, MARKETING, segment.id)
+    assert result == {"id": segment.id, "deleted": True, "left": len(members)}
+    db_session.flush()
+
+    events = _left_events(db_session, segment.id)
+    assert sorted(e["data"]["contact_id"] for e in events) == sorted(members)  # one per member, manual too
+    assert len({e["event_id"] for e in events}) == len(events)
+    for envelope in events:
+        assert envelope["source"] == "segments" and envelope["schema_version"] == 1
+        assert parse_event(envelope)["data"] == envelope["data"]  # the published contract holds
+        validate_event_data("segments", "segment_membership_changed", envelope["data"])
+        data = envelope["data"]
+        assert data["reason"] == "segment_deleted" and data["actor_id"] == MARKETING.user_id
+        assert data["segment_name"] == segment.name and data["manual"] is (data["contact_id"] == bob)
+    assert _members(db_session, segment.id) == {}
+    assert all(m["segment_id"] != segment.id for m in operations.contact_memberships(db_session, ada))
+
+    with pytest.raises(NotFound):  # deleting it again is a clean 404, with no further events
+        operations.delete_segment(db_session, MARKETING, segment.id)
+    with pytest.raises(NotFound):
+        operations.member_ids(db_session, segment.id)
+    assert len(_left_events(db_session, segment.id)) == len(members)
+
+
+def test_deleting_an_empty_static_segment_publishes_nothing(db_session):
+    segment, _ = operations.create_segment(db_session, MARKETING, {"name": f"Empty {uuid.uuid4().hex[:6]}"})
+    before = _event_count(db_session)
+    assert operations.delete_segment(db_session, MARKETING, segment.id)["left"] == 0
+    assert _event_count(db_session) == before
