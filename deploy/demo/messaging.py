@@ -30,14 +30,19 @@ TEMPLATES = [
              "leads. Book a personal demo here: https://example.com/demo\n\n{sender_name}"},
 ]
 
+def _day(offset_days: int) -> str:
+    """Demo periods are relative to the load, so the campaigns are running (an ended one takes no enrollments)."""
+    return (datetime.now(UTC).date() + timedelta(days=offset_days)).isoformat()
+
+
 CAMPAIGNS = [
     {"title": "Q1 Product Launch Campaign", "code": "Q1-LAUNCH", "type": "Email Sequence",
      "description": "Launch sequence for the Q1 release: announcement, demo invitation, follow-up.",
-     "visibility": "Internal", "start_date": "2024-01-15", "end_date": "2024-03-31", "capacity": 1250,
+     "visibility": "Internal", "start_date": _day(-30), "end_date": _day(60), "capacity": 1250,
      "steps": [{"template": "Product Demo", "delay_days": 1}, {"template": "Follow-up Email", "delay_days": 3}]},
     {"title": "Enterprise Outreach Campaign", "code": "ENT-OUTREACH", "type": "Cold Outreach",
      "description": "Outreach to enterprise accounts (1000+ employees).",
-     "visibility": "Internal", "start_date": "2024-02-01", "end_date": "2024-04-30", "capacity": 450,
+     "visibility": "Internal", "start_date": _day(-15), "end_date": _day(90), "capacity": 450,
      "steps": [{"template": "Follow-up Email", "delay_days": 2}]},
 ]
 

@@ -350,9 +350,11 @@ def test_dsn_bounce_and_delivery_report(crm_system, marketing, new_contact):
 
 # -- campaigns ----------------------------------------------------------------------------------
 def make_campaign(client, **fields: Any) -> dict:
+    today = datetime.now(UTC).date()  # a running period: an ended campaign takes no enrollments
     body = {"title": f"Q1 Product Launch {uid()}", "code": f"Q1-{uid()}", "type": "Email Sequence",
-            "description": "Launch sequence", "visibility": "Internal", "start_date": "2026-01-15",
-            "end_date": "2026-03-31", **fields}
+            "description": "Launch sequence", "visibility": "Internal",
+            "start_date": (today - timedelta(days=1)).isoformat(),
+            "end_date": (today + timedelta(days=60)).isoformat(), **fields}
     response = client.post("/api/v1/campaigns", json=body)
     assert response.status_code == 201, response.text
     return response.json()

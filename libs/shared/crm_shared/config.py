@@ -84,6 +84,16 @@ def public_base_url() -> str:
     return env("CRM_PUBLIC_URL", "http://127.0.0.1:8000")
 
 
+def organization_id() -> str:
+    """One organisation per deployment for now; per-organisation rows are keyed by this."""
+    return env("CRM_ORGANIZATION_ID", "default")
+
+
+def daily_send_cap() -> int:
+    """Default per-organisation cap of emails claimed for sending per UTC day (RELIABILITY A7)."""
+    return int(env("CRM_DAILY_SEND_CAP", "10000"))
+
+
 def rpc_timeout() -> float:
     return float(env("CRM_RPC_TIMEOUT", "5"))
 

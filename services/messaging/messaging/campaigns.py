@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,17 +13,20 @@ from sqlalchemy.orm import Session
 
 from crm_shared.auth import Caller
 from crm_shared.errors import Conflict, NotFound
-from messaging import templates
+from messaging import limits, templates
 from messaging.models import Campaign, CampaignStep, Email, Enrollment, Template, new_id
 from messaging.rules import (
     CAMPAIGN_STATUSES,
     CAMPAIGN_TYPES,
     CAMPAIGN_VISIBILITY,
     ENROLLABLE_CAMPAIGN_STATUSES,
+    cap_window,
     check_campaign_transition,
+    check_enrollable_period,
     check_period,
     fail,
     one_of,
+    period_hold,
     rate,
     utcnow,
 )
@@ -207,6 +211,12 @@ def update(session: Session, caller: Caller, campaign_id: str, data: Mapping[str
         counts = _enrollment_counts(session, [campaign.id])[campaign.id]
         if int(data["capacity"]) < counts["active"]:
             raise fail("capacity", f"below the {counts['active']} contacts already enrolled")
+    if any(f in data and data[f] != getattr(campaign, f) for f in ("start_date", "end_date")):
+        # a new period re-examines the enrollments it held back (the timer decides again)
+        session.execute(sa.update(Enrollment).where(
+            Enrollment.campaign_id == campaign.id, Enrollment.status.in_(("active", "ended")),
+            Enrollment.hold_reason.in_(("before_start_date", "campaign_ended")))
+            .values(status="active", next_due_at=utcnow()))
     for field in ("title", "code", "description", "type", "visibility", "start_date", "end_date", "capacity"):
         if field in data:
             setattr(campaign, field, data[field].strip() if field == "title" else data[field])
@@ -236,6 +246,7 @@ def enroll(session: Session, caller: Caller, contacts: ContactsPort, campaign_id
     if campaign.status not in ENROLLABLE_CAMPAIGN_STATUSES:
         raise Conflict(f"only an Active campaign takes enrollments (this one is {campaign.status})",
                        {"fields": {"status": [f"is {campaign.status}"]}, "campaign_id": campaign.id})
+    check_enrollable_period(campaign.end_date, cap_window(utcnow())[0])
     ids = list(dict.fromkeys(str(i) for i in contact_ids))
     if not ids:
         raise fail("contact_ids", "no contacts to enroll")
@@ -276,7 +287,8 @@ def enroll(session: Session, caller: Caller, contacts: ContactsPort, campaign_id
             steps_done=0, next_due_at=first_due, enrolled_by=caller.user_id, enrolled_at=now,
         ).on_conflict_do_update(constraint="uq_enrollments_campaign_contact",
                                 set_={"status": "active", "steps_done": 0, "next_due_at": first_due,
-                                      "enrolled_by": caller.user_id, "enrolled_at": now, "left_at": None}))
+                                      "enrolled_by": caller.user_id, "enrolled_at": now, "left_at": None,
+                                      "hold_reason": None}))
         active += 1
         emit("campaign_enrolled", {"contact_id": contact_id, "campaign_id": campaign.id,
                                    "campaign_name": campaign.title, "actor_id": caller.user_id})
@@ -310,7 +322,8 @@ def list_enrollments(session: Session, campaign_id: str, page: int = 1, per_page
 def _enrollment_dict(e: Enrollment) -> dict[str, Any]:
     return {"id": e.id, "campaign_id": e.campaign_id, "contact_id": e.contact_id, "status": e.status,
             "steps_done": e.steps_done, "next_due_at": e.next_due_at.isoformat() if e.next_due_at else None,
-            "enrolled_at": e.enrolled_at.isoformat(), "left_at": e.left_at.isoformat() if e.left_at else None}
+            "enrolled_at": e.enrolled_at.isoformat(), "left_at": e.left_at.isoformat() if e.left_at else None,
+            "hold_reason": e.hold_reason}
 
 
 def contact_campaigns(session: Session, contact_id: str) -> list[dict[str, Any]]:
@@ -330,7 +343,12 @@ def contact_campaigns(session: Session, contact_id: str) -> list[dict[str, Any]]
 
 
 def run_due_steps(session: Session, limit: int = 500) -> int:
-    """Queue the next step for every enrollment that is due (the sender timer sends it)."""
+    """Queue the next step for every enrollment that is due (the sender timer sends it).
+
+    A step does not fire outside the campaign period (held until start_date; the enrollment
+    ends after end_date) nor beyond the daily send cap (deferred to the reset). The hold is
+    recorded in ``hold_reason``; nothing is dropped, and the UNIQUE send key keeps a step to one send.
+    """
     now = utcnow()
     due = session.execute(
         sa.select(Enrollment).join(Campaign, Campaign.id == Enrollment.campaign_id)
@@ -343,12 +361,31 @@ def run_due_steps(session: Session, limit: int = 500) -> int:
     campaign_ids = list({e.campaign_id for e in due})
     steps = steps_of(session, campaign_ids)
     campaigns = {c.id: c for c in session.execute(sa.select(Campaign).where(Campaign.id.in_(campaign_ids))).scalars()}
+    today, _ = cap_window(now)
+    left: limits.Budget | None = None
+    remaining = 0
     for enrollment in due:
+        campaign = campaigns[enrollment.campaign_id]
         sequence = steps[enrollment.campaign_id]
+        hold = period_hold(campaign.start_date, campaign.end_date, today)
+        if hold == "campaign_ended":
+            enrollment.status, enrollment.hold_reason, enrollment.next_due_at = "ended", hold, None
+            continue
+        if hold == "before_start_date":
+            enrollment.hold_reason = hold
+            enrollment.next_due_at = datetime.combine(campaign.start_date, dt_time(0), UTC)
+            continue
         if enrollment.steps_done < len(sequence):
-            enqueue_campaign_step(session, campaigns[enrollment.campaign_id], sequence[enrollment.steps_done],
-                                  enrollment.contact_id)
+            if left is None:
+                left = limits.budget(session)  # locks the day's counter row (A7)
+                remaining = left.remaining
+            if remaining <= 0:
+                enrollment.hold_reason, enrollment.next_due_at = "daily_send_cap", left.resets_at
+                continue
+            if enqueue_campaign_step(session, campaign, sequence[enrollment.steps_done], enrollment.contact_id):
+                remaining -= 1
             enrollment.steps_done += 1
+        enrollment.hold_reason = None
         if enrollment.steps_done >= len(sequence):
             enrollment.status, enrollment.next_due_at = "completed", None
         else:

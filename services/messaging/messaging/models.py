@@ -182,6 +182,8 @@ class Enrollment(Base):
     enrolled_by: Mapped[str | None] = mapped_column(sa.String(64))
     enrolled_at: Mapped[datetime] = mapped_column(TS, nullable=False, server_default=sa.func.now())
     left_at: Mapped[datetime | None] = mapped_column(TS)
+    # why the next step did not fire when due: before_start_date | campaign_ended | daily_send_cap
+    hold_reason: Mapped[str | None] = mapped_column(sa.String(40))
 
     __table_args__ = (
         sa.UniqueConstraint("campaign_id", "contact_id", name="uq_enrollments_campaign_contact"),
@@ -232,3 +234,24 @@ class FollowUp(Base):
 
     __table_args__ = (sa.Index("ix_follow_ups_remind", "remind_at",
                                postgresql_where=sa.text("status = 'open' AND reminded_at IS NULL")),)
+
+
+class SendSettings(Base):
+    """Per-organisation override of the daily send cap (None: CRM_DAILY_SEND_CAP)."""
+
+    __tablename__ = "send_settings"
+
+    organization_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    daily_cap: Mapped[int | None] = mapped_column(sa.Integer)
+    updated_by: Mapped[str | None] = mapped_column(sa.String(64))
+    updated_at: Mapped[datetime] = mapped_column(TS, nullable=False, server_default=sa.func.now())
+
+
+class DailySendCount(Base):
+    """Emails claimed for sending per organisation and UTC day; the row is the lock of the cap (A7)."""
+
+    __tablename__ = "daily_send_counts"
+
+    organization_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    claimed: Mapped[int] = mapped_column(sa.Integer, nullable=False, default=0)

@@ -6,10 +6,11 @@ on its own.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any
 
-from crm_shared.errors import Conflict, ValidationFailed
+from crm_shared.errors import Conflict, RateLimited, ValidationFailed
 
 TEMPLATE_CATEGORIES = ("Onboarding", "Sales", "Marketing")
 CAMPAIGN_TYPES = ("Email Sequence", "Cold Outreach", "Event Follow-up", "Referral", "Promotion", "Greetings")
@@ -164,3 +165,44 @@ def validate_call(data: Mapping[str, Any], now: datetime | None = None) -> dict[
 def rate(part: int, whole: int) -> float:
     """A percentage with one decimal; 0 when nothing was sent."""
     return round(100.0 * part / whole, 1) if whole else 0.0
+
+
+# -- daily send cap (RELIABILITY A7) and campaign period (seed 002 "Period") ------------------
+def cap_window(now: datetime) -> tuple[date, datetime]:
+    """The UTC day ``now`` counts against and when its cap resets (the next UTC midnight)."""
+    day = now.astimezone(UTC).date()
+    return day, datetime.combine(day + timedelta(days=1), dt_time(0), UTC)
+
+
+def remaining_today(cap: int, claimed: int, pending: int = 0) -> int:
+    """Sends left today: the cap less what was claimed and what is already queued for today."""
+    return max(0, cap - claimed - pending)
+
+
+def check_send_cap(requested: int, cap: int, remaining: int, resets_at: datetime, now: datetime) -> None:
+    """A send of ``requested`` messages that does not fit in what is left today is refused (429)."""
+    if requested <= remaining:
+        return
+    raise RateLimited(
+        f"daily send cap of {cap} reached: {remaining} left today, {requested} requested; "
+        f"resets at {resets_at.isoformat()}",
+        {"cap": cap, "remaining": remaining, "requested": requested, "resets_at": resets_at.isoformat(),
+         "retry_after_s": max(1, int((resets_at - now).total_seconds()))})
+
+
+def period_hold(start: date | None, end: date | None, today: date) -> str | None:
+    """Why a campaign step must not fire today: ``before_start_date``, ``campaign_ended`` or None.
+    Both dates are inclusive UTC days."""
+    if end is not None and today > end:
+        return "campaign_ended"
+    if start is not None and today < start:
+        return "before_start_date"
+    return None
+
+
+def check_enrollable_period(end: date | None, today: date) -> None:
+    """A campaign whose end date is past takes no enrollments (409 naming end_date)."""
+    if end is not None and today > end:
+        raise Conflict(f"the campaign ended on {end.isoformat()}",
+                       {"fields": {"end_date": [f"the campaign ended on {end.isoformat()}"]},
+                        "end_date": end.isoformat()})

@@ -32,10 +32,10 @@ from crm_shared.auth import Caller
 from crm_shared.config import SmtpSettings
 from crm_shared.errors import Forbidden, NotFound
 from crm_shared.gdpr import email_key
-from messaging import merge, templates
+from messaging import limits, merge, templates
 from messaging.mime import Outgoing, build_message, new_message_id
 from messaging.models import Campaign, CampaignStep, Consent, Email, SendJob, Suppression, Template, new_id
-from messaging.rules import fail, utcnow
+from messaging.rules import cap_window, check_send_cap, fail, remaining_today, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,9 @@ def enqueue(session: Session, caller: Caller, contacts: ContactsPort, data: Mapp
     if caller.role == "sales" and ids and all(r.get("reason") == "not_owner" for r in results):
         raise Forbidden("you may only email contacts you own", {"results": results})
     if rows:
+        # the cap's day row is locked until this transaction commits: concurrent sends queue behind it (A7)
+        left = limits.budget(session, at=send_at)
+        check_send_cap(len(rows), left.cap, left.remaining, left.resets_at, utcnow())
         session.execute(insert(Email).values(rows).on_conflict_do_nothing(index_elements=["send_key"]))
     job.total = len(rows)
     queued = len(rows)
@@ -185,6 +188,13 @@ class Claimed:
 def claim(session: Session, limit: int) -> list[Claimed]:
     """Move due queued rows to 'sending' and commit: from here on they are never sent twice."""
     now = utcnow()
+    day, _ = cap_window(now)
+    # lock the day's counter first: claims of several replicas cannot pass the cap together (A7)
+    left = remaining_today(limits.effective_cap(session), limits.lock_day(session, day))
+    limit = min(limit, left)
+    if limit <= 0:
+        session.commit()
+        return []
     due = (sa.select(Email.id).where(Email.status == "queued",
                                      sa.or_(Email.send_at.is_(None), Email.send_at <= now))
            .order_by(Email.created_at).limit(limit).with_for_update(skip_locked=True))
@@ -192,6 +202,7 @@ def claim(session: Session, limit: int) -> list[Claimed]:
         sa.update(Email).where(Email.id.in_(due.scalar_subquery())).values(status="sending", claimed_at=now)
         .returning(Email.id, Email.contact_id, Email.token, Email.job_id, Email.campaign_id, Email.step_id,
                    Email.template_id)).all()
+    limits.add_claimed(session, day, len(rows))
     session.commit()
     return [Claimed(*row) for row in rows]
 
@@ -348,6 +359,7 @@ def record(session: Session, outcomes: list[Outcome], emit_many: EmitMany, campa
         session.execute(sa.update(Email).where(Email.id == rows.c.id).values(
             status=rows.c.status, error=sa.cast(rows.c.error, sa.Text),
             claimed_at=sa.case((rows.c.status == "queued", sa.null()), else_=Email.claimed_at)))
+        limits.add_claimed(session, cap_window(now)[0], -sum(1 for o in others if o.status == "queued"))
     emit_many([("email_sent" if o.status == "sent" else "email_bounced",
                 {"contact_id": o.contact_id, "email_id": o.email_id, "subject": subjects.get(o.email_id, ""),
                  "campaign_id": campaign_of.get(o.email_id), "template_id": template_of.get(o.email_id)})
@@ -367,8 +379,9 @@ def expire_stuck(session: Session) -> int:
 def release(session: Session, claimed: list[Claimed]) -> None:
     """Nothing was sent (a dependency failed before SMTP): the rows go back to the queue."""
     session.rollback()
-    session.execute(sa.update(Email).where(Email.id.in_([c.id for c in claimed]), Email.status == "sending")
-                    .values(status="queued", claimed_at=None))
+    back = session.execute(sa.update(Email).where(Email.id.in_([c.id for c in claimed]), Email.status == "sending")
+                           .values(status="queued", claimed_at=None))
+    limits.add_claimed(session, cap_window(utcnow())[0], -(back.rowcount or 0))  # not sent: not counted
     session.commit()
 
 

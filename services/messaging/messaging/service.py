@@ -31,7 +31,7 @@ from crm_shared.reliability import (
 )
 from crm_shared.reliability import outbox as outbox_table
 from crm_shared.service import Context, ServiceBase, rpc
-from messaging import calls, campaigns, history, sending, templates, tracking
+from messaging import calls, campaigns, history, limits, sending, templates, tracking
 from messaging.erasure import ErasureMixin
 from messaging.inputs import parse_datetimes
 
@@ -143,6 +143,20 @@ class MessagingService(ErasureMixin, ServiceBase):
     def get_send_job(self, job_id: str) -> dict[str, Any]:
         self.ctx.authenticate()
         return sending.job_status(self.db, job_id)
+
+    @rpc
+    def send_cap(self) -> dict[str, Any]:
+        """The daily send cap and what is left of it today (RELIABILITY A7)."""
+        self.ctx.authenticate()
+        return limits.status(self.db)
+
+    @rpc
+    def set_send_cap(self, cap: int | None) -> dict[str, Any]:
+        """Admins change the organisation's daily send cap (None: back to CRM_DAILY_SEND_CAP)."""
+        caller = self.ctx.caller.require(ADMIN)
+        result = limits.set_cap(self.db, cap, caller.user_id)
+        self.db.commit()
+        return result
 
     # -- tracking (public endpoints; the token is the authorisation) ---------------
     @rpc

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, jsonify
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from gateway.auth import READ, WRITE, require, require_api_key_or
+from gateway.auth import ADMIN_ONLY, READ, WRITE, require, require_api_key_or
 from gateway.http import PageQuery, doc, load_body, load_query
 from gateway.rpc import call
 
@@ -254,6 +254,25 @@ def preview_template(template_id: str):
 def send_emails():
     body = jsonable(load_body(SendIn))
     return jsonify(call("messaging", "send_emails", body, timeout=30)), 202
+
+
+class SendCapIn(Schema):
+    cap = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=0, max=10_000_000))
+
+
+@bp.get("/emails/daily-cap")
+@require(*READ)
+@doc("The organisation's daily send cap: cap, claimed and queued today, remaining, resets_at",
+     tags=["messaging"])
+def send_cap():
+    return jsonify(call("messaging", "send_cap"))
+
+
+@bp.put("/emails/daily-cap")
+@require(*ADMIN_ONLY)
+@doc("Change the daily send cap (null: back to CRM_DAILY_SEND_CAP)", body=SendCapIn, tags=["messaging"])
+def set_send_cap():
+    return jsonify(call("messaging", "set_send_cap", load_body(SendCapIn)["cap"]))
 
 
 @bp.get("/emails/jobs/<job_id>")
