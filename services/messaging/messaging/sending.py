@@ -188,6 +188,10 @@ class Claimed:
 def claim(session: Session, limit: int) -> list[Claimed]:
     """Move due queued rows to 'sending' and commit: from here on they are never sent twice."""
     now = utcnow()
+    due_now = sa.and_(Email.status == "queued", sa.or_(Email.send_at.is_(None), Email.send_at <= now))
+    if session.execute(sa.select(Email.id).where(due_now).limit(1)).first() is None:
+        session.commit()
+        return []  # idle ticks do not touch the counter row
     day, _ = cap_window(now)
     # lock the day's counter first: claims of several replicas cannot pass the cap together (A7)
     left = remaining_today(limits.effective_cap(session), limits.lock_day(session, day))
@@ -195,8 +199,7 @@ def claim(session: Session, limit: int) -> list[Claimed]:
     if limit <= 0:
         session.commit()
         return []
-    due = (sa.select(Email.id).where(Email.status == "queued",
-                                     sa.or_(Email.send_at.is_(None), Email.send_at <= now))
+    due = (sa.select(Email.id).where(due_now)
            .order_by(Email.created_at).limit(limit).with_for_update(skip_locked=True))
     rows = session.execute(
         sa.update(Email).where(Email.id.in_(due.scalar_subquery())).values(status="sending", claimed_at=now)
