@@ -8,26 +8,7 @@ import uuid
 
 import pytest
 
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def new_contact(client, **fields) -> dict:
-    tag = uid()
-    body = {"first_name": "Test", "last_name": "Person", "email": f"t.{tag}@example.com", **fields}
-    response = client.post("/api/v1/contacts", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def wait_for(fn, timeout: float = 20.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
+from crm_shared.testing.helpers import new_contact, poll, uid
 
 
 def settled_scores(client, ids: list[str]) -> dict[str, int]:
@@ -407,4 +388,4 @@ def test_detail_names_a_stopped_service_unavailable(admin, crm_system):
         assert body["contact"]["id"] == contact["id"]
     finally:
         crm_system.start_one("messaging")
-    assert wait_for(lambda: admin.get("/api/v1/health").json()["services"]["messaging"] == "ok", 60)
+    assert poll(lambda: admin.get("/api/v1/health").json()["services"]["messaging"] == "ok", 60)

@@ -1,7 +1,6 @@
 """Contacts and the bus: events of other services on the timeline, own events in the outbox, import RPCs."""
 from __future__ import annotations
 
-import time
 import uuid
 
 import sqlalchemy as sa
@@ -10,13 +9,7 @@ from kombu import Connection, Producer
 from crm_shared.auth import system_token
 from crm_shared.config import amqp_uri, database_url
 from crm_shared.reliability import event_exchange, make_envelope
-
-
-def new_contact(client, **fields) -> dict:
-    body = {"first_name": "Event", "last_name": "Person", "email": f"ev.{uuid.uuid4().hex[:10]}@example.com", **fields}
-    response = client.post("/api/v1/contacts", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
+from crm_shared.testing.helpers import new_contact, poll
 
 
 def publish(source: str, event_type: str, data: dict, event_id: str | None = None) -> dict:
@@ -25,16 +18,6 @@ def publish(source: str, event_type: str, data: dict, event_id: str | None = Non
         Producer(conn.channel(), serializer="json").publish(envelope, exchange=event_exchange(source),
                                                            routing_key=event_type, declare=[event_exchange(source)])
     return envelope
-
-
-def wait_for(fn, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.2)
-
 
 
 def activity_types(client, contact_id: str) -> list[str]:
@@ -57,7 +40,7 @@ def test_other_services_events_land_on_the_timeline(admin):
     publish("scoring", "score_changed", {"contact_id": cid, "score": 92, "previous_score": 0, "fit": 40,
                                          "engagement": 52, "engagement_level": 52.0})
     expected = {"email_sent", "call_logged", "campaign_enrolled", "segment_joined", "score_changed"}
-    assert wait_for(lambda: expected <= set(activity_types(admin, cid)))
+    assert poll(lambda: expected <= set(activity_types(admin, cid)))
     assert activity_types(admin, cid).count("email_sent") == 1
     fresh = admin.get(f"/api/v1/contacts/{cid}").json()
     assert fresh["last_contact_at"] is not None
@@ -70,7 +53,7 @@ def test_other_services_events_land_on_the_timeline(admin):
 def test_unsubscribe_event_sets_the_flag(admin):
     contact = new_contact(admin)
     publish("messaging", "unsubscribed", {"contact_id": None, "email": contact["email"], "source": "link"})
-    assert wait_for(lambda: admin.get(f"/api/v1/contacts/{contact['id']}").json()["unsubscribed"])
+    assert poll(lambda: admin.get(f"/api/v1/contacts/{contact['id']}").json()["unsubscribed"])
     assert "unsubscribed" in activity_types(admin, contact["id"])
 
 
@@ -80,7 +63,7 @@ def test_form_data_import_gives_initial_tags(admin):
                                               "fields": {"Utility Type": "Natural Gas", "Biggest Challenge":
                                                          "High energy costs", "Subscribed": "Yes",
                                                          "Schedule Demo": "no"}})
-    tags = wait_for(lambda: {"Natural Gas", "High energy costs", "Subscribed", "Plant Manager"}
+    tags = poll(lambda: {"Natural Gas", "High energy costs", "Subscribed", "Plant Manager"}
                     <= set(admin.get(f"/api/v1/contacts/{contact['id']}").json()["tags"]))
     assert tags
     assert "Schedule Demo" not in admin.get(f"/api/v1/contacts/{contact['id']}").json()["tags"]
@@ -112,7 +95,8 @@ def test_import_batch_is_idempotent_and_undo_restores(admin, rpc_client, crm_sys
         {"row": 1, "action": "create", "contact_id": None, "fields": {"first_name": "Iris", "last_name": "Import",
                                                                       "email": email, "phone": "+1 555 222 3333"}},
         {"row": 2, "action": "merge", "contact_id": existing["id"],
-         "fields": {"first_name": "Event", "last_name": "Person", "email": existing["email"],
+         "fields": {"first_name": existing["first_name"], "last_name": existing["last_name"],
+                    "email": existing["email"],
                     "department": "Ops", "position": "Chief Executive"}},
         {"row": 3, "action": "create", "fields": {"first_name": "Bad", "last_name": "Row", "email": "nope"}},
     ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,26 +19,10 @@ import sqlalchemy as sa
 from crm_shared.config import SERVICES, database_url
 from crm_shared.gdpr import email_key
 from crm_shared.smtp_sink import read_messages
+from crm_shared.testing.helpers import letters, wait_for
 
 
 # -- helpers ------------------------------------------------------------------------------
-def wait_for(check: Callable[[], Any], timeout: float = 45, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
-
-
-def letters() -> str:
-    """A unique tag that passes the contacts name rules (letters only)."""
-    return "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:10])
-
-
-
 def ok(response: requests.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json()

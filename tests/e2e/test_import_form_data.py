@@ -5,17 +5,9 @@ A CEO at a SaaS company who subscribed and asked for a demo reaches 90
 """
 from __future__ import annotations
 
-import time
 import uuid
 
-
-def wait_for(fn, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.5)
+from crm_shared.testing.helpers import poll
 
 
 def test_form_columns_become_tags_engagement_and_a_hot_lead(api):
@@ -27,11 +19,12 @@ def test_form_columns_become_tags_engagement_and_a_hot_lead(api):
     upload = marketing.post("/api/v1/imports", files={"file": ("form.csv", csv_text.encode(), "text/csv")})
     assert upload.status_code == 202, upload.text
     import_id = upload.json()["id"]
-    mapping = wait_for(lambda: (b := marketing.get(f"/api/v1/imports/{import_id}").json())["status"] == "review"
-                       and b["mapping"])
+    mapping = poll(lambda: (b := marketing.get(f"/api/v1/imports/{import_id}").json())["status"] == "review"
+                       and b["mapping"], timeout=60, interval=0.5)
     assert mapping["Schedule Demo"] == "schedule_demo" and mapping["Utility Type"] == "utility_type"
     assert marketing.post(f"/api/v1/imports/{import_id}/commit", json={}).status_code == 202
-    assert wait_for(lambda: marketing.get(f"/api/v1/imports/{import_id}").json()["status"] == "completed")
+    assert poll(lambda: marketing.get(f"/api/v1/imports/{import_id}").json()["status"] == "completed",
+                timeout=60, interval=0.5)
 
     contact = marketing.get("/api/v1/contacts", params={"import_id": import_id}).json()["items"][0]
     assert {"Electric", "Grid outages", "Subscribed", "Schedule Demo", "CEO"} <= set(contact["tags"])
@@ -40,7 +33,7 @@ def test_form_columns_become_tags_engagement_and_a_hot_lead(api):
         body = marketing.get(f"/api/v1/contacts/{contact['id']}/score").json()
         return body if body.get("score", 0) >= 90 else None
 
-    score = wait_for(scored)
+    score = poll(scored, timeout=60, interval=0.5)
     assert score, marketing.get(f"/api/v1/contacts/{contact['id']}/score").json()
     keys = {line["key"] for line in score["breakdown"] if line["category"] == "engagement"}
     assert {"demo_scheduled", "subscribed"} <= keys, score["breakdown"]
@@ -49,5 +42,5 @@ def test_form_columns_become_tags_engagement_and_a_hot_lead(api):
         items = marketing.get(f"/api/v1/contacts/{contact['id']}/activity").json()["items"]
         return [a for a in items if a["type"] == "hot_lead_detected"]
 
-    entries = wait_for(alerted)
+    entries = poll(alerted, timeout=60, interval=0.5)
     assert entries and "Hot lead detected" in entries[0]["title"]

@@ -11,14 +11,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from crm_shared.testing.helpers import uid
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
 HEADER = "Name,Email,Phone,Company,Position,Address,Tags"
 
 
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
 
 
 def upload(client, content: bytes | str, name: str = "contacts.csv", mapping: dict | None = None,

@@ -1,35 +1,15 @@
 """Scoring through the gateway: seed 000 fit/engagement tables, decay, signals, hot-lead alert, the model."""
 from __future__ import annotations
 
-import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
+from crm_shared.testing.helpers import new_contact, poll, uid
 
 
 def ago(**kwargs: float) -> str:
     return (datetime.now(UTC) - timedelta(**kwargs)).isoformat()
-
-
-def wait_for(fn, timeout: float = 20.0, interval: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
-
-def new_contact(client, **fields) -> dict:
-    body = {"first_name": "Score", "last_name": "Test", "email": f"s.{uid()}@example.com", **fields}
-    response = client.post("/api/v1/contacts", json=body)
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def event(client, contact_id: str, event_type: str, **extra) -> dict:
@@ -161,7 +141,7 @@ def test_score_history_and_contact_list_follow(marketing):
     def listed() -> bool:
         return marketing.get(f"/api/v1/contacts/{contact['id']}").json().get("score") == 40
 
-    assert wait_for(listed, timeout=10), "score_changed did not reach the contacts service"
+    assert poll(listed, timeout=10), "score_changed did not reach the contacts service"
 
 
 # -- the engagement API --------------------------------------------------------------------------
@@ -232,7 +212,7 @@ def test_hot_lead_alert_with_real_buying_signals(marketing):
     def moved() -> bool:
         return marketing.get(f"/api/v1/contacts/{contact['id']}").json()["stage"] == "Hot Lead"
 
-    assert wait_for(moved, timeout=15), "the default rule did not move the contact to Hot Lead"
+    assert poll(moved, timeout=15), "the default rule did not move the contact to Hot Lead"
 
 
 def test_stage_hot_lead_alone_shows_the_alert(marketing):
@@ -274,7 +254,7 @@ def test_model_change_is_versioned_and_rescores(admin, marketing):
         def rescored() -> bool:
             return marketing.get(f"/api/v1/contacts/{contact['id']}").json().get("score") == 25
 
-        assert wait_for(rescored, timeout=20), "the full rescore after the model change did not arrive"
+        assert poll(rescored, timeout=20), "the full rescore after the model change did not arrive"
         body = score(marketing, contact["id"])
         assert body["fit"] == 25 and points(body, "whitepaper_downloaded") is None  # 60 days > 30-day window
         versions = admin.get("/api/v1/scoring/model/versions").json()["items"]
@@ -282,7 +262,7 @@ def test_model_change_is_versioned_and_rescores(admin, marketing):
     finally:
         roles["tiers"][0]["points"] = 20
         assert admin.put("/api/v1/scoring/model", json={"roles": roles, "recency_days": 90}).status_code == 200
-    assert wait_for(lambda: score(marketing, contact["id"])["score"] == 30, timeout=20)
+    assert poll(lambda: score(marketing, contact["id"])["score"] == 30, timeout=20)
 
 
 def test_weighted_model_is_selectable(admin, marketing):
@@ -301,7 +281,7 @@ def test_weighted_model_is_selectable(admin, marketing):
         assert body["fit"] + body["engagement"] == body["score"]
     finally:
         assert admin.put("/api/v1/scoring/model", json={"active_model": "fit_engagement"}).status_code == 200
-    assert wait_for(lambda: score(marketing, contact["id"])["model"] == "fit_engagement", timeout=10)
+    assert poll(lambda: score(marketing, contact["id"])["model"] == "fit_engagement", timeout=10)
 
 
 def test_full_rescore_and_projection_rebuild_are_admin_only(api, admin):
@@ -320,7 +300,7 @@ def test_deleted_contact_loses_its_score(admin, marketing):
     contact = new_contact(marketing)
     event(marketing, contact["id"], "email_opened")
     assert admin.delete(f"/api/v1/contacts/{contact['id']}").status_code in (200, 204)
-    assert wait_for(lambda: marketing.get(f"/api/v1/contacts/{contact['id']}/score").status_code == 404)
+    assert poll(lambda: marketing.get(f"/api/v1/contacts/{contact['id']}/score").status_code == 404)
 
 
 # -- engagement from the other services ----------------------------------------------------------------
@@ -336,28 +316,28 @@ def test_messaging_facts_become_engagement(api, marketing, crm_system):
         return next((m for m in read_messages(crm_system.mail_dir)
                      if contact["email"].lower() in str(m.get("To", "")).lower()), None)
 
-    mail = wait_for(message, timeout=30)
+    mail = poll(message, timeout=30)
     assert mail is not None, "the email was not sent"
     token = str(mail["List-Unsubscribe"]).strip("<>").rsplit("/u/", 1)[1]
     assert api.get(f"/t/o/{token}.gif").status_code == 200
     assert api.get(f"/t/c/{token}.0", allow_redirects=False).status_code == 302
-    assert wait_for(lambda: score(marketing, contact["id"])["score"] == 15, timeout=20)  # opened 5 + clicked 10
+    assert poll(lambda: score(marketing, contact["id"])["score"] == 15, timeout=20)  # opened 5 + clicked 10
     call = marketing.post("/api/v1/calls", json={"contact_id": contact["id"], "purpose": "Discovery Call",
                                                  "status": "Completed", "duration_s": 600})
     assert call.status_code == 201, call.text
     marketing.post("/api/v1/calls", json={"contact_id": contact["id"], "purpose": "Follow-up Call",
                                           "status": "No Answer"})
-    assert wait_for(lambda: score(marketing, contact["id"])["score"] == 25, timeout=20)  # a completed call +10
+    assert poll(lambda: score(marketing, contact["id"])["score"] == 25, timeout=20)  # a completed call +10
 
     def types() -> set[str]:
         items = marketing.get(f"/api/v1/contacts/{contact['id']}/engagement-events").json()["items"]
         return {(i["type"], i["source"]) for i in items}
 
-    assert wait_for(lambda: {("email_sent", "messaging"), ("email_opened", "messaging"),
+    assert poll(lambda: {("email_sent", "messaging"), ("email_opened", "messaging"),
                              ("email_clicked", "messaging"), ("call_logged", "messaging"),
                              ("call_attempted", "messaging")} <= types(), timeout=20), types()
     assert marketing.post(f"/api/v1/contacts/{contact['id']}/unsubscribe", json={}).status_code in (200, 201)
-    assert wait_for(lambda: score(marketing, contact["id"])["score"] == 15, timeout=20)  # unsubscribed -10
+    assert poll(lambda: score(marketing, contact["id"])["score"] == 15, timeout=20)  # unsubscribed -10
 
 
 def test_form_data_from_imports_becomes_engagement(marketing, crm_env):
@@ -377,6 +357,6 @@ def test_form_data_from_imports_becomes_engagement(marketing, crm_env):
             producer.publish(envelope, exchange=event_exchange("imports"), routing_key="form_data_imported",
                              declare=[event_exchange("imports")])
     # form submitted +5, subscribed +10, demo scheduled +40
-    assert wait_for(lambda: score(marketing, contact["id"])["score"] == 55, timeout=20)
+    assert poll(lambda: score(marketing, contact["id"])["score"] == 55, timeout=20)
     items = marketing.get(f"/api/v1/contacts/{contact['id']}/engagement-events").json()["items"]
     assert sorted(i["type"] for i in items) == ["demo_scheduled", "form_submitted", "subscribed"]

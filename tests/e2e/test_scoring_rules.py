@@ -7,36 +7,22 @@ system never act on each other's contacts.
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from crm_shared.testing import helpers
+from crm_shared.testing.helpers import poll, uid
+
 DEFAULT_RULE = "default-hot-lead"
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
 
 
 def ago(**kwargs: float) -> str:
     return (datetime.now(UTC) - timedelta(**kwargs)).isoformat()
 
 
-def wait_for(fn, timeout: float = 20.0, interval: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fn()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(interval)
-
-
 def new_contact(client, **fields) -> dict:
-    body = {"first_name": "Rule", "last_name": "Test", "email": f"r.{uid()}@example.com", **fields}
-    response = client.post("/api/v1/contacts", json=body)
-    assert response.status_code == 201, response.text
-    created = response.json()
+    created = helpers.new_contact(client, **fields)
     assert client.get(f"/api/v1/contacts/{created['id']}/score").status_code == 200  # known to scoring now
     return created
 
@@ -58,7 +44,7 @@ def runs(client, rule_id: str) -> list[dict]:
 
 
 def wait_runs(client, rule_id: str, n: int = 1, timeout: float = 20.0) -> list[dict]:
-    found = wait_for(lambda: (lambda r: r if len(r) >= n else None)(runs(client, rule_id)), timeout=timeout)
+    found = poll(lambda: (lambda r: r if len(r) >= n else None)(runs(client, rule_id)), timeout=timeout)
     assert found, f"rule {rule_id} did not run {n} time(s)"
     return found
 
@@ -194,9 +180,9 @@ def test_send_template_email_and_enroll_in_campaign(admin, marketing, crm_system
 
     def mailed() -> bool:
         comms = marketing.get(f"/api/v1/contacts/{c['id']}/communications").json()["items"]
-        return any(m.get("subject") == "Hello Rule" for m in comms)
+        return any(m.get("subject") == f"Hello {c['first_name']}" for m in comms)
 
-    assert wait_for(mailed, timeout=30), "the template email was not sent"
+    assert poll(mailed, timeout=30), "the template email was not sent"
 
 
 def test_failed_action_is_logged_with_its_reason(admin, marketing):
@@ -227,7 +213,7 @@ def test_time_untouched_trigger_runs_from_the_scheduler(admin, marketing):
     done = wait_runs(admin, rule["id"], timeout=75)  # time-since rules are swept every 30 s
     assert [r["contact_id"] for r in done] == [quiet["id"]]
     assert "time since last_activity > 24 h" in done[0]["trigger"]
-    assert wait_for(lambda: contact(marketing, quiet["id"])["stage"] == "Nurturing")
+    assert poll(lambda: contact(marketing, quiet["id"])["stage"] == "Nurturing")
     assert contact(marketing, active["id"])["stage"] == "New"
     again = admin.post(f"/api/v1/rules/{rule['id']}/run").json()
     assert again["acted"] == 0  # once per quiet spell
@@ -257,7 +243,7 @@ def test_score_change_trigger_and_default_rule_switch(admin, marketing):
     assert admin.patch(f"/api/v1/rules/{DEFAULT_RULE}", json={"enabled": False}).status_code == 200
     try:
         c = new_contact(marketing, email=email, position="CEO", industry="Fintech", stage="Qualified")
-        assert wait_for(lambda: contact(marketing, c["id"])["score"] == 40)  # 0 -> 40
+        assert poll(lambda: contact(marketing, c["id"])["score"] == 40)  # 0 -> 40
         event(marketing, c["id"], "email_opened")  # 45: below min_delta
         event(marketing, c["id"], "demo_requested")  # 85
         event(marketing, c["id"], "pricing_page_visited")  # 100
@@ -272,7 +258,7 @@ def test_score_change_trigger_and_default_rule_switch(admin, marketing):
     other = new_contact(marketing, position="CEO", industry="Fintech", stage="Qualified")
     event(marketing, other["id"], "demo_requested")
     event(marketing, other["id"], "pricing_page_visited")
-    assert wait_for(lambda: contact(marketing, other["id"])["stage"] == "Hot Lead")
+    assert poll(lambda: contact(marketing, other["id"])["stage"] == "Hot Lead")
     default_runs = admin.get(f"/api/v1/rules/{DEFAULT_RULE}/runs?per_page=200").json()["items"]
     assert any(r["contact_id"] == other["id"] for r in default_runs)
     assert not any(r["contact_id"] == c["id"] for r in default_runs)
@@ -367,7 +353,7 @@ def test_preview_applies_the_rule_to_past_data_without_acting(admin, marketing):
         return any(w["contact_id"] == unsubscribed_hit["id"] and "unsubscribed" in w["message"]
                    for w in again["warnings"])
 
-    assert wait_for(warned, timeout=15), "no warning for the unsubscribed contact"
+    assert poll(warned, timeout=15), "no warning for the unsubscribed contact"
     assert contact(marketing, hit["id"])["stage"] == hit["stage"]  # preview never acts
     bad = marketing.post("/api/v1/rules/preview", json={**body, "trigger": {"type": "event"}})
     assert bad.status_code == 422

@@ -11,14 +11,13 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from kombu import Connection
 
 from crm_shared.reliability import event_exchange, make_envelope
+from crm_shared.testing.helpers import wait_for
 
 BASE = "/api/v1"
 
@@ -35,18 +34,6 @@ def mk(clients):
 
 def uniq() -> str:
     return "t" + uuid.uuid4().hex[:12]
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.1) -> Any:
-    """Poll until ``check`` returns something truthy (event-driven updates take a moment)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout}s (last: {last!r})")
 
 
 def new_contact(client, tag: str, **fields) -> dict:

@@ -5,15 +5,12 @@ Never a 5xx, never mojibake, never a formula that a spreadsheet would run.
 from __future__ import annotations
 
 import time
-import uuid
 
 import pytest
 
+from crm_shared.testing.helpers import uid
+
 HEADER = "Name,Email,Phone,Company,Position,Address,Tags\n"
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
 
 
 def upload(client, data: bytes):
