@@ -3,7 +3,6 @@ unsubscribe, inbound replies and bounces, campaigns, calls, follow-ups and commu
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,33 +12,10 @@ import sqlalchemy as sa
 
 from crm_shared.config import database_url
 from crm_shared.smtp_sink import read_messages
+from crm_shared.testing.helpers import letters, uid, wait_for
 
 
 # -- helpers --------------------------------------------------------------------------
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def letters() -> str:
-    """A unique tag that passes the contacts name rules (letters only)."""
-    return "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:10])
-
-
-
-
-
-
 @pytest.fixture(scope="module")
 def new_contact(admin, rpc_client) -> Callable[..., dict]:
     def make(owner=None, **fields: Any) -> dict:

@@ -6,7 +6,6 @@ above what today already used and puts the default back afterwards.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,25 +13,7 @@ from typing import Any
 import pytest
 
 from crm_shared.smtp_sink import read_messages
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 30, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def uid() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-def letters() -> str:
-    return "".join(chr(ord("a") + int(c, 16)) for c in uuid.uuid4().hex[:10])
+from crm_shared.testing.helpers import letters, uid, wait_for
 
 
 def day(offset: int) -> str:
