@@ -44,14 +44,9 @@ def activity_dict(entry: Activity) -> dict[str, Any]:
             "source": entry.source, "occurred_at": entry.occurred_at.astimezone(UTC).isoformat()}
 
 
-def list_activity(session: Session, contact_id: str, page: int = 1, per_page: int = 20,
-                  type: str | list[str] | None = None, date_from: datetime | None = None,
-                  date_to: datetime | None = None, user_id: str | None = None) -> dict[str, Any]:
-    """Newest first, filterable by type (or a group such as ``email``), date range and user."""
-    if session.scalar(sa.select(Contact.id).where(Contact.id == contact_id)) is None:
-        raise NotFound("contact not found", {"contact_id": contact_id})
-    if page < 1 or not 1 <= per_page <= 200:
-        raise ValidationFailed("Validation failed", {"fields": {"per_page": ["page >= 1, per_page 1-200"]}})
+def _filtered(contact_id: str, type: str | list[str] | None, date_from: datetime | None,
+              date_to: datetime | None, user_id: str | None):
+    """The timeline query with the list's filters (shared by the list and the CSV export)."""
     query = sa.select(Activity).where(Activity.contact_id == contact_id)
     types = type if isinstance(type, list) else [t for t in (type or "").split(",") if t]
     exact, prefixes = rules.activity_type_filter(types)
@@ -63,6 +58,29 @@ def list_activity(session: Session, contact_id: str, page: int = 1, per_page: in
         query = query.where(Activity.occurred_at < date_to)
     if user_id:
         query = query.where(Activity.actor_id == user_id)
+    return query
+
+
+def export_rows(session: Session, contact_id: str, type: str | list[str] | None, date_from: datetime | None,
+                date_to: datetime | None, user_id: str | None, limit: int) -> tuple[list[dict[str, Any]], int]:
+    """At most ``limit`` entries, newest first, and how many matched."""
+    if session.scalar(sa.select(Contact.id).where(Contact.id == contact_id)) is None:
+        raise NotFound("contact not found", {"contact_id": contact_id})
+    query = _filtered(contact_id, type, date_from, date_to, user_id)
+    total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
+    rows = session.scalars(query.order_by(Activity.occurred_at.desc(), Activity.id.desc()).limit(limit))
+    return [activity_dict(r) for r in rows], total
+
+
+def list_activity(session: Session, contact_id: str, page: int = 1, per_page: int = 20,
+                  type: str | list[str] | None = None, date_from: datetime | None = None,
+                  date_to: datetime | None = None, user_id: str | None = None) -> dict[str, Any]:
+    """Newest first, filterable by type (or a group such as ``email``), date range and user."""
+    if session.scalar(sa.select(Contact.id).where(Contact.id == contact_id)) is None:
+        raise NotFound("contact not found", {"contact_id": contact_id})
+    if page < 1 or not 1 <= per_page <= 200:
+        raise ValidationFailed("Validation failed", {"fields": {"per_page": ["page >= 1, per_page 1-200"]}})
+    query = _filtered(contact_id, type, date_from, date_to, user_id)
     total = session.scalar(sa.select(sa.func.count()).select_from(query.subquery()))
     rows = session.scalars(query.order_by(Activity.occurred_at.desc(), Activity.id.desc())
                            .offset((page - 1) * per_page).limit(per_page))

@@ -737,14 +737,7 @@ class ContactOps:
     def export(self, filters: dict[str, Any] | None, sort: str | None = None,
                quota: int = EXPORT_HOURLY_QUOTA) -> dict[str, Any]:
         """At most 1000 rows a download, an hourly per-user quota, one audit record each (A4, A5)."""
-        from contacts.models import AuditEntry
-
-        since = datetime.now(UTC) - timedelta(hours=1)
-        done = self.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
-            AuditEntry.actor_id == self.actor_id, AuditEntry.action == "export", AuditEntry.at >= since))
-        if done >= quota:
-            raise RateLimited("hourly export quota reached, try again later",
-                              {"limit": quota, "window_s": 3600})
+        self._check_export_quota(quota)
         conds = search_conditions(self.session, self._resolved(filters))
         total, _ = capped_count(self.session, conds)
         rows = self.session.scalars(sa.select(Contact).where(*conds).order_by(*order_by(sort))
@@ -756,6 +749,33 @@ class ContactOps:
                      {"filters": {k: (f"{len(val)} ids" if k == "ids" else val) for k, val in (filters or {}).items()},
                       "rows": len(items),
                       "matched": total, "sort": sort})
+        return {"csv": body, "rows": len(items), "matched": total, "truncated": total > len(items)}
+
+    def _check_export_quota(self, quota: int) -> None:
+        """Every export (contact list or activity) counts towards one hourly per-user quota."""
+        from contacts.models import AuditEntry
+
+        since = datetime.now(UTC) - timedelta(hours=1)
+        done = self.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
+            AuditEntry.actor_id == self.actor_id, AuditEntry.action == "export", AuditEntry.at >= since))
+        if done >= quota:
+            raise RateLimited("hourly export quota reached, try again later",
+                              {"limit": quota, "window_s": 3600})
+
+    def export_activity(self, contact_id: str, filters: dict[str, Any],
+                        quota: int = EXPORT_HOURLY_QUOTA) -> dict[str, Any]:
+        """A contact's timeline as CSV: the list's filters, the contact export's cap, quota, audit and cells."""
+        from contacts import activity
+
+        self._check_export_quota(quota)
+        items, total = activity.export_rows(self.session, str(contact_id), filters.get("type"),
+                                            filters.get("from"), filters.get("to"), filters.get("user_id"),
+                                            rules.EXPORT_MAX_ROWS)
+        body = rules.export_csv(items, rules.ACTIVITY_EXPORT_COLUMNS)
+        audit.append(self.session, self.caller, "export", "activity", str(contact_id), None, None,
+                     {"filters": {k: (val.isoformat() if hasattr(val, "isoformat") else val)
+                                  for k, val in filters.items() if val not in (None, "", [])},
+                      "rows": len(items), "matched": total})
         return {"csv": body, "rows": len(items), "matched": total, "truncated": total > len(items)}
 
     # -- merge ----------------------------------------------------------------

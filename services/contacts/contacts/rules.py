@@ -73,6 +73,13 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Activity export (the Activity tab's "Export Activity"): same CSV rules as the contact export.
+ACTIVITY_EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("Occurred At", "occurred_at"), ("Type", "type"), ("Summary", "title"), ("User", "user_name"),
+    ("User ID", "user_id"), ("Source", "source"), ("Details", "details"),
+)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -573,16 +580,19 @@ def _export_value(contact: Mapping[str, Any], key: str) -> Any:
         return ", ".join(value or [])
     if key == "inactive":
         return "yes" if value else "no"
+    if key == "details":
+        return "; ".join(f"{k}: {val}" for k, val in (value or {}).items() if val not in (None, "", [], {}))
     return value
 
 
-def export_csv(contacts: Iterable[Mapping[str, Any]]) -> str:
+def export_csv(contacts: Iterable[Mapping[str, Any]],
+               columns: tuple[tuple[str, str], ...] = EXPORT_COLUMNS) -> str:
     """Every table column, all cells RFC 4180-quoted, formula-like cells neutralised (RELIABILITY A5)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-    writer.writerow([title for title, _ in EXPORT_COLUMNS])
+    writer.writerow([title for title, _ in columns])
     for contact in contacts:
-        writer.writerow([v.neutralize_spreadsheet_cell(_export_value(contact, key)) for _, key in EXPORT_COLUMNS])
+        writer.writerow([v.neutralize_spreadsheet_cell(_export_value(contact, key)) for _, key in columns])
     return buffer.getvalue()
 
 

@@ -289,6 +289,16 @@ class ContactsService(ErasureMixin, ServiceBase):
         return activity.list_activity(self.db, contact_id, int(page), int(per_page), type, start, end, user_id)
 
     @rpc
+    def export_activity(self, contact_id: str, type: str | list[str] | None = None, date_from: str | None = None,
+                        date_to: str | None = None, user_id: str | None = None) -> dict[str, Any]:
+        self.ctx.caller.require(*ROLES)
+        filters = {"type": type, "from": operations._as_datetime(date_from, "from"),
+                   "to": operations._as_datetime(date_to, "to", end=True), "user_id": user_id}
+        result = self._ops().export_activity(contact_id, filters, quota=_export_quota())
+        self._commit()
+        return result
+
+    @rpc
     def stage_history(self, contact_id: str) -> list[dict[str, Any]]:
         self.ctx.authenticate()
         return activity.stage_history(self.db, contact_id)

@@ -302,6 +302,25 @@ def contact_activity(contact_id: str):
     return jsonify(result)
 
 
+@bp.get("/contacts/<contact_id>/activity.csv")
+@require(*READ)
+@doc("Export the filtered activity timeline as CSV, newest first (at most 1000 rows a download)",
+     query=ContactActivityQuerySchema, tags=["contacts"])
+def export_contact_activity(contact_id: str):
+    query = load_query(ContactActivityQuerySchema)
+    quota = int(os.environ.get("CRM_EXPORT_HOURLY_QUOTA", EXPORT_QUOTA_DEFAULT))
+    ratelimit.hit(f"export-user:{g.caller.user_id}", limit=quota, window_seconds=3600)
+    result = call("contacts", "export_activity", contact_id, query.get("type"), request.args.get("from"),
+                  request.args.get("to"), query.get("user_id"), timeout=30)
+    response = Response(result["csv"], mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="activity.csv"'
+    response.headers["X-Export-Rows"] = str(result["rows"])
+    response.headers["X-Export-Matched"] = str(result["matched"])
+    response.headers["X-Export-Truncated"] = "true" if result["truncated"] else "false"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/contacts/<contact_id>/stage-history")
 @require(*READ)
 @doc("Every stage change: who, when, from, to", tags=["contacts"])
