@@ -76,7 +76,8 @@ EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
 # Activity export (the Activity tab's "Export Activity"): same CSV rules as the contact export.
 ACTIVITY_EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("Occurred At", "occurred_at"), ("Type", "type"), ("Summary", "title"), ("User", "user_name"),
-    ("User ID", "user_id"), ("Source", "source"), ("Details", "details"),
+    ("User ID", "user_id"), ("Source", "source"), ("Excerpt", "excerpt"),
+    ("Details", "details"),
 )
 
 
@@ -580,8 +581,11 @@ def _export_value(contact: Mapping[str, Any], key: str) -> Any:
         return ", ".join(value or [])
     if key == "inactive":
         return "yes" if value else "no"
+    if key == "excerpt":
+        return (contact.get("details") or {}).get("excerpt")
     if key == "details":
-        return "; ".join(f"{k}: {val}" for k, val in (value or {}).items() if val not in (None, "", [], {}))
+        return "; ".join(f"{k}: {val}" for k, val in (value or {}).items()
+                         if k != "excerpt" and val not in (None, "", [], {}))
     return value
 
 
