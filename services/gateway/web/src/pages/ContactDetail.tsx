@@ -1,7 +1,8 @@
 /** Contact detail from one aggregate call: header, hot lead alert, quick actions and the eight tabs. */
 import { useCallback, useEffect, useRef, useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { api, itemsOf, type Page } from "../api/client";
+import { api, download, itemsOf, type Page } from "../api/client";
+import { activityExportPath, activityQuery } from "../lib/activity";
 import { useAuth } from "../auth";
 import { CallModal, CampaignModal, EmailModal, FollowUpModal, SegmentModal } from "../components/actions";
 import { Avatar, Badge, ComingSoon, EmptyState, ErrorBox, Modal, ScoreBadge, Spinner, StageBadge, Unavailable, useToast } from "../components/ui";
@@ -297,27 +298,27 @@ function ActivityTab({ contact, initial }: { contact: Contact; initial: Rec[] })
   useEffect(() => setItems(initial), [initial]);
   useEffect(() => {
     if (!type && !from && !to && !userId) { setItems(initial); return; }
-    const qs = new URLSearchParams({ per_page: "50" });
-    if (type) qs.set("type", type);
-    if (from) qs.set("from", from);
-    if (to) qs.set("to", to);
-    if (userId) qs.set("user_id", userId);
+    const qs = activityQuery({ type, from, to, userId }, { per_page: "50" });
     api.get(`/contacts/${contact.id}/activity?${qs}`).then((d) => { setItems(itemsOf<Rec>(d)); setError(null); }).catch((e) => setError(describeError(e)));
   }, [type, from, to, userId, contact.id, initial]);
-  const exportCsv = () => {
-    const rows = [["when", "type", "title", "by", "details"], ...items.map((a) => [when(a), str(a.type), str(a.title), str(a.user_name ?? a.actor_name), JSON.stringify(a.details ?? "")])];
-    const csv = rows.map((r) => r.map((c) => `"${c.replace(/"/g, '""')}"`).join(",")).join("\n");
-    const a = document.createElement("a");
-    a.href = URL.createObjectURL(new Blob([csv], { type: "text/csv" }));
-    a.download = `activity-${contact.id}.csv`;
-    a.click();
+  const [exporting, setExporting] = useState(false);
+  const exportCsv = async () => {
+    setExporting(true);
+    try {
+      await download(activityExportPath(contact.id, { type, from, to, userId }), `activity-${contact.id}.csv`);
+      setError(null);
+    } catch (e) {
+      setError(describeError(e));
+    } finally {
+      setExporting(false);
+    }
   };
   const icon = (t: string) => ({ email: "✉", email_sent: "✉", call: "✆", call_logged: "✆", note: "✍", note_added: "✍", stage_changed: "➜", tag_added: "#", tags_added: "#", campaign: "⚑", campaign_enrolled: "⚑", segment: "◔", segment_added: "◔" } as Record<string, string>)[t] ?? "•";
   return (
     <div>
       <div className="tab-head">
         <h2 className="tab-title">Activity History</h2>
-        <button type="button" className="btn" onClick={exportCsv} disabled={!items.length}>Export Activity</button>
+        <button type="button" className="btn" onClick={exportCsv} disabled={!items.length || exporting}>Export Activity</button>
       </div>
       <div className="filters-row">
         <select aria-label="Activity type" value={type} onChange={(e) => setType(e.target.value)}>
