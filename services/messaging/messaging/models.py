@@ -183,6 +183,7 @@ class Enrollment(Base):
     enrolled_at: Mapped[datetime] = mapped_column(TS, nullable=False, server_default=sa.func.now())
     left_at: Mapped[datetime | None] = mapped_column(TS)
     # why the next step did not fire when due: before_start_date | campaign_ended | daily_send_cap
+    # (at send time also campaign_inactive | campaign_discarded, see sending.stop_out_of_period)
     hold_reason: Mapped[str | None] = mapped_column(sa.String(40))
 
     __table_args__ = (

@@ -200,6 +200,30 @@ def period_hold(start: date | None, end: date | None, today: date) -> str | None
     return None
 
 
+# At send time (the step was queued, even claimed, before this changed): these reasons end the
+# enrollment and the message is refused; the others put the step back to wait (nothing is sent).
+SEND_TIME_ENDS = ("campaign_ended", "campaign_discarded")
+SEND_TIME_HOLDS = ("before_start_date", "campaign_inactive")
+
+
+def send_time_hold(status: str, start: date | None, end: date | None, today: date) -> str | None:
+    """Why a queued campaign step must not go out now, checked right before SMTP; None sends it.
+
+    The timer checked the same when it queued the step, but the period or the status may have
+    changed since (or the step waited past midnight in the queue): a discarded campaign or one past
+    its end_date ends the enrollment (``SEND_TIME_ENDS``); one not started yet, or not Active
+    (Inactive is a pause), holds the step (``SEND_TIME_HOLDS``).
+    """
+    if status == "Discarded":
+        return "campaign_discarded"
+    period = period_hold(start, end, today)
+    if period is not None:
+        return period
+    if status not in ENROLLABLE_CAMPAIGN_STATUSES:
+        return "campaign_inactive"
+    return None
+
+
 def check_enrollable_period(end: date | None, today: date) -> None:
     """A campaign whose end date is past takes no enrollments (409 naming end_date)."""
     if end is not None and today > end:

@@ -21,7 +21,8 @@ import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -34,8 +35,26 @@ from crm_shared.errors import Forbidden, NotFound
 from crm_shared.gdpr import email_key
 from messaging import limits, merge, templates
 from messaging.mime import Outgoing, build_message, new_message_id
-from messaging.models import Campaign, CampaignStep, Consent, Email, SendJob, Suppression, Template, new_id
-from messaging.rules import cap_window, check_send_cap, fail, remaining_today, utcnow
+from messaging.models import (
+    Campaign,
+    CampaignStep,
+    Consent,
+    Email,
+    Enrollment,
+    SendJob,
+    Suppression,
+    Template,
+    new_id,
+)
+from messaging.rules import (
+    SEND_TIME_ENDS,
+    cap_window,
+    check_send_cap,
+    fail,
+    remaining_today,
+    send_time_hold,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -388,6 +407,68 @@ def release(session: Session, claimed: list[Claimed]) -> None:
     session.commit()
 
 
+def stop_out_of_period(session: Session, claimed: list[Claimed], now: datetime | None = None) -> list[Claimed]:
+    """Right before SMTP, check each claimed campaign step against its campaign's period and status.
+
+    The campaign timer checked both when it queued the step, but the end date may have passed (or
+    the period or status changed) while the step sat in the queue. A step that must not go out is
+    not sent: its unsent row is deleted and taken off the daily cap count (claimed, never sent),
+    and the enrollment is rewound to that step exactly as if the timer had stopped it there:
+    - ``campaign_ended``, ``campaign_discarded``: the enrollment ends with that ``hold_reason``;
+    - ``before_start_date``, ``campaign_inactive``: it stays active with that ``hold_reason`` and
+      the timer queues the step again (under the same UNIQUE send key, so still once) at the
+      start date or when the campaign is Active again.
+    A new period re-examines held and ended enrollments as usual. Returns the rows that may be sent;
+    commits what it changed.
+    """
+    ids = {c.campaign_id for c in claimed if c.campaign_id}
+    if not ids:
+        return claimed
+    now = now or utcnow()
+    today, _ = cap_window(now)
+    found = {c.id: c for c in session.execute(sa.select(Campaign).where(Campaign.id.in_(ids))
+                                               .execution_options(populate_existing=True)).scalars()}
+    reasons: dict[str, str] = {}
+    for row in claimed:
+        campaign = found.get(row.campaign_id or "")
+        if campaign is not None:  # a deleted campaign is refused as content_missing later
+            reason = send_time_hold(campaign.status, campaign.start_date, campaign.end_date, today)
+            if reason is not None:
+                reasons[row.id] = reason
+    if not reasons:
+        return claimed
+    stopped = [c for c in claimed if c.id in reasons]
+    positions = dict(session.execute(sa.select(CampaignStep.id, CampaignStep.position).where(
+        CampaignStep.id.in_({c.step_id for c in stopped if c.step_id}))).all())
+    pairs = list({(c.campaign_id, c.contact_id) for c in stopped})
+    enrollments = {(e.campaign_id, e.contact_id): e for e in session.execute(
+        sa.select(Enrollment).where(sa.tuple_(Enrollment.campaign_id, Enrollment.contact_id).in_(pairs))
+        .with_for_update().execution_options(populate_existing=True)).scalars()}
+    gone = session.execute(sa.delete(Email).where(Email.id.in_(list(reasons)), Email.status == "sending")
+                           .returning(Email.id)).scalars().all()
+    for row in stopped:
+        enrollment = enrollments.get((row.campaign_id, row.contact_id))
+        if enrollment is None or enrollment.status not in ("active", "completed", "ended"):
+            continue  # removed or unsubscribed meanwhile: nothing to hold or end
+        reason, campaign = reasons[row.id], found[row.campaign_id or ""]
+        position = positions.get(row.step_id or "")
+        if position is not None:
+            enrollment.steps_done = min(enrollment.steps_done, position - 1)
+        enrollment.hold_reason = reason
+        if reason in SEND_TIME_ENDS:
+            enrollment.status, enrollment.next_due_at = "ended", None
+        else:
+            enrollment.status = "active"
+            enrollment.next_due_at = (datetime.combine(campaign.start_date, dt_time(0), UTC)
+                                      if reason == "before_start_date" and campaign.start_date else now)
+    limits.add_claimed(session, today, -len(gone))  # claimed but never sent: not counted (A7)
+    session.commit()
+    log.info("campaign steps stopped at send time", extra={
+        "stopped": len(gone), "reasons": sorted(set(reasons.values())),
+        "campaign_ids": sorted({c.campaign_id or "" for c in stopped})})
+    return [c for c in claimed if c.id not in reasons]
+
+
 def process_batch(session: Session, contacts: ContactsPort, settings: SmtpSettings, base_url: str,
                   emit_many: EmitMany,
                   limit: int = 400, chunk: int = 100, map_fn: Callable = map) -> int:
@@ -403,9 +484,13 @@ def process_batch(session: Session, contacts: ContactsPort, settings: SmtpSettin
         blocked = suppressed(session, [c.get("email") or "" for c in contact_map.values()],
                              [c.contact_id for c in claimed])
         contents = load_contents(session, claimed, settings.sender)
+        sendable = stop_out_of_period(session, claimed)
     except Exception:
         release(session, claimed)
         raise
+    handled, claimed = len(claimed), sendable
+    if not claimed:
+        return handled
     refused, ready = prepare(claimed, contact_map, blocked, contents, settings.sender)
     marks.append(("prepare", time.monotonic()))
     batches = [ready[i:i + chunk] for i in range(0, len(ready), chunk)]
@@ -418,10 +503,10 @@ def process_batch(session: Session, contacts: ContactsPort, settings: SmtpSettin
            subjects={o.email_id: o.out.subject for o in sent if o.out is not None},
            template_of={i: c.template_id for i, c in by_id.items()})
     marks.append(("record", time.monotonic()))
-    log.info("send batch", extra={"claimed": len(claimed), "refused": len(refused),
+    log.info("send batch", extra={"claimed": handled, "refused": len(refused), "stopped": handled - len(claimed),
                                   **{f"{name}_ms": round((t - marks[n][1]) * 1000)
                                      for n, (name, t) in enumerate(marks[1:])}})
-    return len(claimed)
+    return handled
 
 
 def job_status(session: Session, job_id: str) -> dict[str, Any]:

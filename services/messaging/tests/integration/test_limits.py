@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from crm_shared.auth import Caller
 from crm_shared.errors import RateLimited
+from crm_shared.smtp_sink import read_messages
 from messaging import campaigns, limits, sending
-from messaging.models import Email, Enrollment
+from messaging.models import Campaign, Email, Enrollment
 from messaging.rules import utcnow
 
 MARKETER = Caller(user_id="u-marketing", role="marketing", name="Maya Marketing", email="marketing@demo.crm")
@@ -77,3 +78,114 @@ def test_a_due_step_over_the_cap_is_deferred_not_queued(db_session):
     campaigns.run_due_steps(db_session)
     db_session.refresh(row)
     assert row.hold_reason is None and row.steps_done == 1
+
+
+# -- the campaign period and status at send time ---------------------------------------------------
+def today(offset: int = 0):
+    return utcnow().date() + timedelta(days=offset)
+
+
+def queued_step(session, person: dict, steps: int = 1, **fields) -> dict:
+    """An Active campaign whose first step for ``person`` the timer has queued (not sent yet)."""
+    code = f"P{uuid.uuid4().hex[:10]}"
+    campaign = campaigns.create(session, MARKETER, {
+        "title": "Period", "code": code, "type": "Email Sequence", "status": "New",
+        "start_date": today(-5), "end_date": today(30),
+        "steps": [{"subject": f"Step {n + 1}", "body": "Hi {first_name}", "delay_days": n} for n in range(steps)],
+        **fields})
+    campaigns.update(session, MARKETER, campaign["id"], {"status": "Active"})
+    campaigns.enroll(session, MARKETER, FakeContacts([person]), campaign["id"], [person["id"]], lambda *a: None)
+    campaigns.run_due_steps(session)
+    assert session.execute(sa.select(Email.status).where(
+        Email.campaign_id == campaign["id"])).scalars().all() == ["queued"]
+    return campaign
+
+
+def enrollment_of(session, campaign: dict, person: dict) -> Enrollment:
+    return session.execute(sa.select(Enrollment).where(
+        Enrollment.campaign_id == campaign["id"], Enrollment.contact_id == person["id"])
+        .execution_options(populate_existing=True)).scalar_one()
+
+
+def send(session, people: list[dict], settings) -> int:
+    return sending.process_batch(session, FakeContacts(people), settings, "http://gw", lambda events: None)
+
+
+def test_a_step_queued_before_end_date_is_not_sent_after_it_and_its_claim_is_released(db_session, sink):
+    settings, folder = sink
+    ann, bob = contact(), contact()
+    campaign = queued_step(db_session, ann, steps=2)
+    sending.enqueue(db_session, MARKETER, FakeContacts([bob]), {"contact_ids": [bob["id"]], "subject": "Bulk",
+                                                                "body": "b"})
+    # midnight passes with the step still in the queue: the end date is now yesterday
+    db_session.execute(sa.update(Campaign).where(Campaign.id == campaign["id"]).values(
+        start_date=today(-10), end_date=today(-1)))
+    before = limits.status(db_session)["claimed_today"]
+
+    assert send(db_session, [ann, bob], settings) == 2
+    assert [m["To"] for m in read_messages(folder)] == [bob["email"]]  # the bulk send in the same batch goes
+    assert limits.status(db_session)["claimed_today"] == before + 1  # the stopped step's claim is released
+    assert db_session.execute(sa.select(Email).where(Email.campaign_id == campaign["id"])).first() is None
+    row = enrollment_of(db_session, campaign, ann)
+    assert (row.status, row.hold_reason, row.steps_done, row.next_due_at) == ("ended", "campaign_ended", 0, None)
+
+    # a new period re-examines the ended enrollment: the step is queued again and sent once
+    campaigns.update(db_session, MARKETER, campaign["id"], {"end_date": today(30)})
+    campaigns.run_due_steps(db_session)
+    assert send(db_session, [ann], settings) == 1
+    assert send(db_session, [ann], settings) == 0
+    assert sorted(str(m["Subject"]) for m in read_messages(folder)) == ["Bulk", "Step 1"]
+    row = enrollment_of(db_session, campaign, ann)
+    assert (row.status, row.hold_reason, row.steps_done) == ("active", None, 1)
+
+
+def test_a_step_queued_before_a_later_start_date_is_held_until_then(db_session, sink):
+    settings, folder = sink
+    ann = contact()
+    campaign = queued_step(db_session, ann)
+    db_session.execute(sa.update(Campaign).where(Campaign.id == campaign["id"]).values(start_date=today(2)))
+    before = limits.status(db_session)
+
+    assert send(db_session, [ann], settings) == 1
+    assert read_messages(folder) == []
+    after = limits.status(db_session)
+    assert after["claimed_today"] == before["claimed_today"]
+    assert after["queued_today"] == before["queued_today"] - 1  # nothing left waiting against today's cap
+    row = enrollment_of(db_session, campaign, ann)
+    assert (row.status, row.hold_reason, row.steps_done) == ("active", "before_start_date", 0)
+    assert row.next_due_at.date() == today(2) and (row.next_due_at.hour, row.next_due_at.minute) == (0, 0)
+    campaigns.run_due_steps(db_session)  # not due before the start: nothing is queued again
+    assert db_session.execute(sa.select(Email).where(Email.campaign_id == campaign["id"])).first() is None
+
+
+def test_a_paused_campaign_holds_the_step_and_sends_it_once_when_active_again(db_session, sink):
+    settings, folder = sink
+    ann = contact()
+    campaign = queued_step(db_session, ann)
+    campaigns.update(db_session, MARKETER, campaign["id"], {"status": "Inactive"})
+
+    assert send(db_session, [ann], settings) == 1
+    row = enrollment_of(db_session, campaign, ann)
+    assert (row.status, row.hold_reason, row.steps_done) == ("active", "campaign_inactive", 0)
+    campaigns.run_due_steps(db_session)  # only Active campaigns advance
+    assert send(db_session, [ann], settings) == 0 and read_messages(folder) == []
+
+    campaigns.update(db_session, MARKETER, campaign["id"], {"status": "Active"})
+    campaigns.run_due_steps(db_session)
+    assert send(db_session, [ann], settings) == 1
+    assert [str(m["Subject"]) for m in read_messages(folder)] == ["Step 1"]
+    row = enrollment_of(db_session, campaign, ann)
+    assert (row.status, row.hold_reason, row.steps_done) == ("completed", None, 1)
+
+
+def test_a_discarded_campaign_ends_the_enrollment_without_sending(db_session, sink):
+    settings, folder = sink
+    ann = contact()
+    campaign = queued_step(db_session, ann)
+    campaigns.update(db_session, MARKETER, campaign["id"], {"status": "Inactive"})
+    campaigns.update(db_session, MARKETER, campaign["id"], {"status": "Discarded"})
+
+    assert send(db_session, [ann], settings) == 1
+    assert read_messages(folder) == []
+    row = enrollment_of(db_session, campaign, ann)
+    assert (row.status, row.hold_reason, row.steps_done) == ("ended", "campaign_discarded", 0)

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import socket
 import uuid
-from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 
 from crm_shared.auth import Caller
 from crm_shared.config import SmtpSettings
-from crm_shared.smtp_sink import SinkHandler, read_messages
+from crm_shared.smtp_sink import read_messages
 from messaging import campaigns, sending, tracking
 from messaging.models import Email, Enrollment, Suppression
 
@@ -37,17 +34,6 @@ def contact(**kw) -> dict:
     cid = str(uuid.uuid4())
     return {"id": cid, "first_name": "Ann", "last_name": "Lee", "email": f"{cid[:8]}@example.com",
             "company": "Acme", "position": "CTO", "owner_id": "u-sales", **kw}
-
-
-@pytest.fixture()
-def sink(tmp_path: Path):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    controller = Controller(SinkHandler(tmp_path / "mail"), hostname="127.0.0.1", port=port)
-    controller.start()
-    yield SmtpSettings("127.0.0.1", port, "", "", False, "crm@demo.crm"), tmp_path / "mail"
-    controller.stop()
 
 
 def run(session, contacts, settings, events=None):

@@ -6,7 +6,16 @@ from datetime import UTC, date, datetime
 import pytest
 
 from crm_shared.errors import Conflict, RateLimited
-from messaging.rules import cap_window, check_enrollable_period, check_send_cap, period_hold, remaining_today
+from messaging.rules import (
+    SEND_TIME_ENDS,
+    SEND_TIME_HOLDS,
+    cap_window,
+    check_enrollable_period,
+    check_send_cap,
+    period_hold,
+    remaining_today,
+    send_time_hold,
+)
 
 
 def test_cap_window_is_the_utc_day_and_resets_at_next_midnight():
@@ -46,3 +55,22 @@ def test_enrolling_into_an_ended_campaign_names_end_date():
     with pytest.raises(Conflict) as err:
         check_enrollable_period(date(2026, 3, 31), date(2026, 4, 1))
     assert "end_date" in err.value.details["fields"]
+
+
+@pytest.mark.parametrize("status,today,reason", [
+    ("Active", date(2026, 1, 15), None),                        # first day of the period: sent
+    ("Active", date(2026, 3, 31), None),                        # last day too (inclusive)
+    ("Active", date(2026, 4, 1), "campaign_ended"),             # queued before end_date, sent after it
+    ("Active", date(2026, 1, 14), "before_start_date"),         # start moved later after it was queued
+    ("Inactive", date(2026, 2, 1), "campaign_inactive"),        # paused: the step waits
+    ("Inactive", date(2026, 4, 1), "campaign_ended"),           # past the end, a pause does not matter
+    ("Discarded", date(2026, 2, 1), "campaign_discarded"),      # final: never sent
+])
+def test_send_time_hold_checks_period_and_status_right_before_sending(status, today, reason):
+    assert send_time_hold(status, date(2026, 1, 15), date(2026, 3, 31), today) == reason
+
+
+def test_send_time_reasons_either_end_the_enrollment_or_hold_the_step():
+    assert set(SEND_TIME_ENDS) == {"campaign_ended", "campaign_discarded"}
+    assert set(SEND_TIME_HOLDS) == {"before_start_date", "campaign_inactive"}
+    assert send_time_hold("Active", None, None, date(2030, 1, 1)) is None
