@@ -2,18 +2,26 @@
 
 The cap is the organisation's setting (`PUT /api/v1/emails/daily-cap`, admins), so a test sets it just
 above what today already used and puts the default back afterwards.
+
+The period and status are checked again right before a campaign step goes to SMTP. To change them
+while a step is in flight, the tests hold the step back with a cap of 0, freeze the contacts service
+(the sender fetches the recipient from it after claiming the step) and then release the cap: the step
+is queued and claimed, the sender waits on contacts while the test moves the period, and the check
+runs when contacts answers again.
 """
 from __future__ import annotations
 
+import signal
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from crm_shared.smtp_sink import read_messages
-from crm_shared.testing.helpers import letters, uid, wait_for
+from crm_shared.testing.helpers import letters, poll, uid, wait_for
 
 
 def day(offset: int) -> str:
@@ -161,3 +169,85 @@ def test_steps_wait_for_start_date_and_do_not_fire_after_end_date(crm_system, ma
     assert ended["hold_reason"] == "campaign_ended" and ended["steps_done"] == 0
     time.sleep(1.5)
     assert not mail_to(crm_system, contact["email"])
+
+
+# -- the period and status at send time -----------------------------------------------------------
+@contextmanager
+def contacts_frozen(crm_system) -> Iterator[None]:
+    """The contacts service stopped (SIGSTOP): the sender's recipient lookup waits until it resumes."""
+    crm_system.signal_one("contacts", signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        crm_system.signal_one("contacts", signal.SIGCONT)
+
+
+def held_by_cap(marketing, new_contact, cap, **period: Any) -> tuple[dict, dict]:
+    """An enrolled contact whose first step waits for the cap (nothing queued yet)."""
+    contact = new_contact()
+    cap(0)
+    campaign = make_campaign(marketing, **period)
+    enrolled = marketing.post(f"/api/v1/campaigns/{campaign['id']}/enroll", json={"contact_ids": [contact["id"]]})
+    assert enrolled.status_code == 200 and enrolled.json()["enrolled"] == 1, enrolled.text
+    wait_for(lambda: enrollment(marketing, campaign, contact)["hold_reason"] == "daily_send_cap",
+             what="the step held by the cap")
+    return contact, campaign
+
+
+def in_flight_then(crm_system, admin, marketing, campaign: dict, contact: dict, change: dict) -> None:
+    """Release the cap so the step is queued and claimed, apply ``change`` to the campaign meanwhile."""
+    with contacts_frozen(crm_system):
+        assert admin.put("/api/v1/emails/daily-cap", json={"cap": None}).status_code == 200
+        wait_for(lambda: enrollment(marketing, campaign, contact)["steps_done"] == 1, what="the step queued")
+        moved = marketing.patch(f"/api/v1/campaigns/{campaign['id']}", json=change)
+        assert moved.status_code == 200, moved.text
+
+
+def test_a_step_in_flight_when_end_date_passes_is_not_sent_and_ends_the_enrollment(
+        crm_system, admin, marketing, new_contact, cap):
+    contact, campaign = held_by_cap(marketing, new_contact, cap, start_date=day(-5), end_date=day(30))
+    claimed_before = admin.get("/api/v1/emails/daily-cap").json()["claimed_today"]
+
+    in_flight_then(crm_system, admin, marketing, campaign, contact, {"start_date": day(-10), "end_date": day(-1)})
+    ended = wait_for(lambda: (lambda e: e if e["status"] == "ended" else None)(
+        enrollment(marketing, campaign, contact)), what="the enrollment ended at send time")
+    assert ended["hold_reason"] == "campaign_ended" and ended["steps_done"] == 0 and ended["next_due_at"] is None
+    assert not poll(lambda: mail_to(crm_system, contact["email"]), timeout=2)
+    # the step was claimed against today's cap and never sent: the claim is released
+    assert admin.get("/api/v1/emails/daily-cap").json()["claimed_today"] == claimed_before
+
+
+def test_a_step_in_flight_when_start_date_moves_later_is_held_then_sent_once(
+        crm_system, admin, marketing, new_contact, cap):
+    contact, campaign = held_by_cap(marketing, new_contact, cap, start_date=day(-1), end_date=day(30))
+
+    in_flight_then(crm_system, admin, marketing, campaign, contact, {"start_date": day(1)})
+    held = wait_for(lambda: (lambda e: e if e["hold_reason"] == "before_start_date" else None)(
+        enrollment(marketing, campaign, contact)), what="the step held at send time")
+    assert held["status"] == "active" and held["steps_done"] == 0 and held["next_due_at"].startswith(day(1))
+    assert not poll(lambda: mail_to(crm_system, contact["email"]), timeout=2)
+
+    back = marketing.patch(f"/api/v1/campaigns/{campaign['id']}", json={"start_date": day(-1)})
+    assert back.status_code == 200, back.text
+    wait_for(lambda: mail_to(crm_system, contact["email"]), what="the held step sent once the period allows")
+    done = wait_for(lambda: (lambda e: e if e["status"] == "completed" else None)(
+        enrollment(marketing, campaign, contact)), what="the enrollment completed")
+    assert done["hold_reason"] is None and done["steps_done"] == 1
+    time.sleep(1.5)
+    assert len(mail_to(crm_system, contact["email"])) == 1
+
+
+def test_a_step_in_flight_when_the_campaign_is_paused_waits_for_it_to_be_active(
+        crm_system, admin, marketing, new_contact, cap):
+    contact, campaign = held_by_cap(marketing, new_contact, cap)
+
+    in_flight_then(crm_system, admin, marketing, campaign, contact, {"status": "Inactive"})
+    held = wait_for(lambda: (lambda e: e if e["hold_reason"] == "campaign_inactive" else None)(
+        enrollment(marketing, campaign, contact)), what="the step held while the campaign is Inactive")
+    assert held["status"] == "active" and held["steps_done"] == 0
+    assert not poll(lambda: mail_to(crm_system, contact["email"]), timeout=2)
+
+    assert marketing.patch(f"/api/v1/campaigns/{campaign['id']}", json={"status": "Active"}).status_code == 200
+    wait_for(lambda: mail_to(crm_system, contact["email"]), what="the step sent once Active again")
+    time.sleep(1.5)
+    assert len(mail_to(crm_system, contact["email"])) == 1
