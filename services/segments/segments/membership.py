@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.util import ClauseAdapter
 
 from crm_shared.reliability import add_event
 from segments.models import ContactProjection, Segment, SegmentMember
@@ -262,19 +263,55 @@ def refresh_segment(session: Session, segment: Segment, now: datetime | None = N
     return refresh_segments(session, [segment], now)[0]
 
 
+# The sample first walks this many contacts in score order (index order); when
+# the criteria are sparse there, it scans the matches instead (see ``preview``).
+SAMPLE_WALK = 5000
+
+
 def preview(session: Session, criteria: dict[str, Any], sample_size: int = 10,
             now: datetime | None = None) -> dict[str, Any]:
-    """Count and a sample (highest scores first) of the contacts meeting ``criteria``."""
+    """Count and a sample (highest scores first) of the contacts meeting ``criteria``.
+
+    The count is exact. The sample never walks the whole score index: the
+    naive ``ORDER BY score LIMIT n`` plan fetches contacts in score order until
+    n match, which for criteria that few contacts meet (or that high scores
+    rarely meet) visits nearly every row at random. So the sample looks among
+    the ``SAMPLE_WALK`` highest scores first, which is the true top n whenever
+    it finds n there, and otherwise filters first and sorts the matches.
+    """
     expr = compile_criteria(criteria, now)
     count = session.execute(sa.select(sa.func.count()).select_from(P).where(expr)).scalar_one()
-    sample = session.execute(
-        sa.select(*SAMPLE_COLUMNS).where(expr)
-        .order_by(P.c.score.desc().nulls_last(), P.c.contact_id).limit(sample_size)).mappings().all()
-    return {"count": count, "sample": [contact_summary(r) for r in sample]}
+    wanted = min(sample_size, count)
+    rows: list[Any] = []
+    if wanted and _walk_is_likely_enough(session, count, wanted):
+        # The criteria are applied to the walked rows themselves (a subquery the
+        # planner cannot flatten because of its LIMIT), whatever it estimates.
+        top = sa.select(P).order_by(*SAMPLE_ORDER).limit(SAMPLE_WALK).subquery()
+        on_top = ClauseAdapter(top).traverse(expr)
+        rows = list(session.execute(sa.select(*(top.c[c.name] for c in SAMPLE_COLUMNS)).where(on_top)
+                                    .order_by(top.c.score.desc().nulls_last(), top.c.contact_id)
+                                    .limit(wanted)).mappings())
+    if len(rows) < wanted:
+        # OFFSET 0 fences the filter from the ORDER BY ... LIMIT, so the planner
+        # scans the matches (index or sequential) and keeps the top n in a heap.
+        matches = sa.select(*SAMPLE_COLUMNS).where(expr).offset(0).subquery()
+        rows = list(session.execute(sa.select(matches).order_by(
+            matches.c.score.desc().nulls_last(), matches.c.contact_id).limit(wanted)).mappings())
+    return {"count": count, "sample": [contact_summary(r) for r in rows]}
+
+
+def _walk_is_likely_enough(session: Session, count: int, wanted: int) -> bool:
+    """Whether the top ``SAMPLE_WALK`` scores would hold ``wanted`` matches if matches were spread evenly."""
+    total = session.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = 'contact_projection'::regclass")
+                            ).scalar()
+    if total is None or total <= SAMPLE_WALK:
+        return True
+    return count * SAMPLE_WALK >= 2 * wanted * float(total)
 
 
 SAMPLE_COLUMNS = (P.c.contact_id, P.c.name, P.c.email, P.c.company, P.c.position, P.c.stage, P.c.score,
                   P.c.engagement_level, P.c.company_size, P.c.owner_id)
+SAMPLE_ORDER = (P.c.score.desc().nulls_last(), P.c.contact_id)
 
 
 def contact_summary(row: Any) -> dict[str, Any]:
