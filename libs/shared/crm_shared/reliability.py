@@ -119,6 +119,20 @@ def add_event(session: Session, source: str, event_type: str, data: dict[str, An
     return envelope
 
 
+def add_events(session: Session, source: str, event_type: str, items: list[dict[str, Any]],
+               schema_version: int = 1) -> list[dict[str, Any]]:
+    """Many events of one type in one INSERT (bulk imports): each validated and enveloped like ``add_event``."""
+    from crm_shared.events import validate_event_data
+
+    envelopes = [make_envelope(source, event_type, validate_event_data(source, event_type, data), schema_version)
+                 for data in items]
+    if envelopes:
+        session.execute(outbox.insert(), [
+            {"event_id": e["event_id"], "source": source, "event_type": event_type,
+             "envelope": json.loads(json.dumps(e, default=str))} for e in envelopes])
+    return envelopes
+
+
 def event_exchange(source: str) -> Exchange:
     return Exchange(f"{source}.events", type="topic", durable=True, auto_delete=False)
 
@@ -254,6 +268,11 @@ class EventOutbox(DependencyProvider):
                     schema_version: int = 1) -> dict[str, Any]:
                 provider.dirty.add(worker_ctx)
                 return add_event(session, source, event_type, data, schema_version)
+
+            def add_many(self, session: Session, event_type: str, items: list[dict[str, Any]],
+                         schema_version: int = 1) -> list[dict[str, Any]]:
+                provider.dirty.add(worker_ctx)
+                return add_events(session, source, event_type, items, schema_version)
 
             def flush(self) -> int:
                 return provider.flush()

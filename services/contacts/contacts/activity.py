@@ -23,13 +23,19 @@ INTERACTIONS = {"email_sent", "email_replied", "call_logged"}
 MAX_TITLE = 300
 
 
+def activity_row(contact_id: str, type_: str, title: str, details: dict[str, Any] | None, actor: Caller | None,
+                 occurred_at: datetime, source: str = "contacts", event_id: str | None = None) -> dict[str, Any]:
+    """The column values of one timeline entry (also inserted set-based by imports)."""
+    return {"contact_id": contact_id, "type": type_, "title": title[:MAX_TITLE], "details": details or {},
+            "actor_id": actor.user_id if actor else None, "actor_name": actor.name if actor else None,
+            "source": source, "event_id": event_id, "occurred_at": occurred_at}
+
+
 def add_activity(session: Session, contact: Contact, type_: str, title: str, details: dict[str, Any] | None,
                  actor: Caller | None, occurred_at: datetime | None = None, source: str = "contacts",
                  event_id: str | None = None) -> Activity:
     when = occurred_at or datetime.now(UTC)
-    entry = Activity(contact_id=contact.id, type=type_, title=title[:MAX_TITLE], details=details or {},
-                     actor_id=actor.user_id if actor else None, actor_name=actor.name if actor else None,
-                     source=source, event_id=event_id, occurred_at=when)
+    entry = Activity(**activity_row(contact.id, type_, title, details, actor, when, source, event_id))
     session.add(entry)
     if contact.last_activity_at is None or when > contact.last_activity_at:
         contact.last_activity_at = when

@@ -29,22 +29,59 @@ def _record(at: datetime, caller: Caller | None, action: str, entity: str, entit
     })
 
 
-def append(session: Session, caller: Caller | None, action: str, entity: str, entity_id: str | None,
-           before: Any = None, after: Any = None, details: dict[str, Any] | None = None) -> None:
-    """Add one record to the chain inside the current transaction."""
+def _chain(session: Session) -> dict[str, str]:
     chain = session.info.get("audit_chain")
     if chain is None:
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
         prev = session.scalar(sa.select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
         chain = {"prev": prev or rules.GENESIS_HASH}
         session.info["audit_chain"] = chain
-    record = _record(datetime.now(UTC), caller, action, entity, entity_id, before, after, details)
+    return chain
+
+
+def head(session: Session) -> str:
+    """Lock the chain for this transaction and return its head (taken before a savepoint, see ``rewind``)."""
+    return _chain(session)["prev"]
+
+
+def rewind(session: Session, prev: str) -> None:
+    """After rolling back a savepoint, forget the records it added: the chain continues from ``prev``."""
+    _chain(session)["prev"] = prev
+
+
+def _linked(chain: dict[str, str], record: dict[str, Any]) -> dict[str, Any]:
     digest = rules.audit_hash(chain["prev"], record)
-    session.add(AuditEntry(at=datetime.fromisoformat(record["at"]), actor_id=record["actor_id"],
-                           actor_role=record["actor_role"], action=action, entity=entity, entity_id=entity_id,
-                           before=record["before"], after=record["after"], details=record["details"],
-                           prev_hash=chain["prev"], hash=digest))
+    row = {"at": datetime.fromisoformat(record["at"]), "actor_id": record["actor_id"],
+           "actor_role": record["actor_role"], "action": record["action"], "entity": record["entity"],
+           "entity_id": record["entity_id"], "before": record["before"], "after": record["after"],
+           "details": record["details"], "prev_hash": chain["prev"], "hash": digest}
     chain["prev"] = digest
+    return row
+
+
+def append(session: Session, caller: Caller | None, action: str, entity: str, entity_id: str | None,
+           before: Any = None, after: Any = None, details: dict[str, Any] | None = None) -> None:
+    """Add one record to the chain inside the current transaction."""
+    chain = _chain(session)
+    record = _record(datetime.now(UTC), caller, action, entity, entity_id, before, after, details)
+    session.add(AuditEntry(**_linked(chain, record)))
+
+
+def append_many(session: Session, caller: Caller | None, entries: list[dict[str, Any]]) -> None:
+    """Add many records in one INSERT (imports): the same chain, one round trip instead of one per record.
+
+    Each entry has ``action``, ``entity``, ``entity_id`` and optional ``before``,
+    ``after``, ``details``. Pending ORM records are flushed first so the chain
+    order is the id order.
+    """
+    if not entries:
+        return
+    chain = _chain(session)
+    session.flush()
+    now = datetime.now(UTC)
+    rows = [_linked(chain, _record(now, caller, e["action"], e["entity"], e.get("entity_id"), e.get("before"),
+                                   e.get("after"), e.get("details"))) for e in entries]
+    session.execute(sa.insert(AuditEntry.__table__), rows)
 
 
 def reset_chain(session: Session) -> None:

@@ -1,23 +1,33 @@
 """The contacts side of CSV imports: batch create/merge, undo, form tags, and the system loader.
 
 ``import_batch`` is idempotent on (import_id, row): a redelivered batch
-returns the stored outcomes and writes nothing. Each row runs in its own
-savepoint, so one bad row fails alone.
+returns the stored outcomes and writes nothing. A batch is stored
+set-based (validation per row in Python, then a few multi-row statements);
+a row that fails validation fails alone, and a database error falls back to
+one savepoint per row.
 """
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import groupby
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 
 from contacts import audit, rules
 from contacts.activity import add_activity
-from contacts.models import Contact, ImportRow
+from contacts.models import Activity, Contact, ImportRow, Note, StageChange
 from contacts.notes import add_note
-from contacts.operations import ContactOps, invalidate_kpis
+from contacts.operations import ContactOps, email_conflict, invalidate_kpis
 from crm_shared.auth import ADMIN, MARKETING, SALES, SYSTEM
 from crm_shared.errors import CrmError, Forbidden, ValidationFailed
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
 # Fields an import row may carry besides the contact fields: form answers used for initial tags.
@@ -39,6 +49,14 @@ def _split_form(fields: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
 
 
 def import_batch(ops: ContactOps, import_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Store one batch of import rows set-based: a few statements a batch, not a dozen a row.
+
+    New contacts go in with one multi-row INSERT (plus one for their timeline,
+    stage history, notes, events and audit records); merges lock their targets
+    in one query. A database error in either set (which validation should
+    prevent) rolls back that set's savepoint and redoes it a row at a time,
+    each row in its own savepoint, so one bad row still fails alone.
+    """
     if ops.caller.role not in (ADMIN, MARKETING, SALES, SYSTEM):
         raise Forbidden(f"role '{ops.caller.role}' may not import contacts", {"role": ops.caller.role})
     if not import_id or not isinstance(rows, list):
@@ -47,43 +65,187 @@ def import_batch(ops: ContactOps, import_id: str, rows: list[dict[str, Any]]) ->
         raise ValidationFailed("Validation failed", {"fields": {"rows": [f"at most {MAX_BATCH} rows a batch"]}})
     session = ops.session
     numbers = [int(r.get("row", 0)) for r in rows]
-    done = {r.row: r for r in session.scalars(sa.select(ImportRow).where(
+    done = {r.row: r.result for r in session.scalars(sa.select(ImportRow).where(
         ImportRow.import_id == import_id, ImportRow.row.in_(numbers)))}
-    results = []
-    created_ids = []
-    for row in rows:
-        number = int(row.get("row", 0))
-        if number in done:
-            results.append(done[number].result)
-            continue
-        result = _one_row(ops, import_id, number, row)
-        if result["outcome"] == "created":
-            created_ids.append(result["contact_id"])
-        version = None
-        if result["contact_id"] and result["outcome"] != "failed":
-            version = session.scalar(sa.select(Contact.version).where(Contact.id == result["contact_id"]))
-        session.add(ImportRow(import_id=import_id, row=number, contact_id=result["contact_id"],
-                              outcome=result["outcome"], result=result, version_after=version))
-        session.flush()
-        results.append(result)
+    pending: dict[int, dict[str, Any]] = {}
+    for number, row in zip(numbers, rows, strict=True):
+        if number not in done:
+            pending.setdefault(number, row)
+    outcomes: dict[int, tuple[dict[str, Any], int | None]] = {}
+    creates = [(n, r) for n, r in pending.items() if r.get("action") == "create"]
+    others = [(n, r) for n, r in pending.items() if r.get("action") != "create"]
+    outcomes.update(_in_savepoint(ops, import_id, creates, _create_rows))
+    outcomes.update(_in_savepoint(ops, import_id, others, _merge_rows))
+    if outcomes:
+        session.execute(sa.insert(ImportRow.__table__), [
+            {"import_id": import_id, "row": number, "contact_id": result["contact_id"],
+             "outcome": result["outcome"], "result": result, "version_after": version}
+            for number, (result, version) in sorted(outcomes.items())])
+    results = [done[n] if n in done else outcomes[n][0] for n in numbers]
+    created_ids = [outcomes[n][0]["contact_id"] for n in sorted(outcomes) if outcomes[n][0]["outcome"] == "created"]
     if created_ids:
         ops.emit("contacts_imported", {"import_id": import_id, "contact_ids": created_ids, "created": True})
     invalidate_kpis()
     return results
 
 
-def _one_row(ops: ContactOps, import_id: str, number: int, row: dict[str, Any]) -> dict[str, Any]:
+Outcomes = dict[int, tuple[dict[str, Any], int | None]]
+RowSet = list[tuple[int, dict[str, Any]]]
+
+
+def _in_savepoint(ops: ContactOps, import_id: str, items: RowSet,
+                  store: Callable[[ContactOps, str, RowSet], Outcomes]) -> Outcomes:
+    if not items:
+        return {}
+    chain_head = audit.head(ops.session)   # the lock is taken outside the savepoint, so it outlives a rollback
+    try:
+        with ops.session.begin_nested():
+            return store(ops, import_id, items)
+    except DBAPIError as exc:
+        log.warning("set-based import rows failed, storing them one at a time",
+                    extra={"import_id": import_id, "rows": len(items), "error": str(exc.orig)[:300]})
+        audit.rewind(ops.session, chain_head)
+        ops.forget_batch_state()
+        return {number: _one_row(ops, import_id, number, row) for number, row in items}
+
+
+def _base(number: int, row: dict[str, Any]) -> dict[str, Any]:
+    return {"row": number, "contact_id": row.get("contact_id"), "outcome": "failed", "changes": {},
+            "conflicts": {}, "error": None}
+
+
+@dataclass
+class _NewRow:
+    number: int
+    row: dict[str, Any]
+    fields: dict[str, Any]
+    values: dict[str, Any]
+    owner: str | None
+    form_tags: list[str]
+    contact: Contact | None = None
+    snapshot: dict[str, Any] | None = None
+    extras: dict[str, Any] | None = None
+
+
+def _create_rows(ops: ContactOps, import_id: str, items: RowSet) -> Outcomes:
+    """Validate every new row in Python, then insert the good ones and what goes with them in a few statements."""
+    session = ops.session
+    out: Outcomes = {}
+    prepared: list[_NewRow] = []
+    for number, row in items:
+        contact_fields, form = _split_form(dict(row.get("fields") or {}))
+        try:
+            values, owner, form_tags = ops.prepare_new(contact_fields, form, row.get("owner_id"))
+        except CrmError as exc:
+            out[number] = ({**_base(number, row), "error": _error_text(exc)}, None)
+            continue
+        prepared.append(_NewRow(number, row, contact_fields, values, owner, form_tags))
+    emails = {p.values["email"] for p in prepared}
+    taken = dict(session.execute(sa.select(Contact.email, Contact.id).where(Contact.email.in_(emails))).all()) \
+        if emails else {}
+    fresh: list[_NewRow] = []
+    for item in prepared:
+        email = item.values["email"]
+        if email in taken:
+            out[item.number] = ({**_base(item.number, item.row),
+                                 "error": _error_text(email_conflict(taken[email] or ""))}, None)
+            continue
+        taken[email] = None     # a later row of this batch with the same email is a conflict
+        fresh.append(item)
+    if not fresh:
+        return out
+    now = datetime.now(UTC)
+    ops.prefetch_companies([item.values.get("company") for item in fresh])
+    ops.collect_search_terms()
+    for item in fresh:
+        item.contact = ops.build_new(item.values, item.owner, "import", import_id, now)
+    ops.flush_search_terms()
+    table = Contact.__table__
+    columns = [c.key for c in table.columns]
+    inserted = set(session.execute(
+        insert(table).on_conflict_do_nothing(index_elements=[table.c.email]).returning(table.c.id),
+        [{k: getattr(item.contact, k) for k in columns} for item in fresh]).scalars())
+    stored: list[_NewRow] = []
+    for item in fresh:
+        if item.contact.id in inserted:
+            stored.append(item)
+            continue
+        # taken between our check and the insert (a concurrent add): the same 409 as a single add
+        other = session.scalar(sa.select(Contact.id).where(Contact.email == item.contact.email))
+        out[item.number] = ({**_base(item.number, item.row), "error": _error_text(email_conflict(other or ""))},
+                            None)
+    if not stored:
+        return out
+    for item in stored:
+        item.extras = ops.creation_rows(item.contact, item.form_tags, "import", import_id, now)
+        item.snapshot = ops.to_api(item.contact, now)
+    notes = [item.extras["note"] for item in stored if item.extras["note"]]
+    if notes:
+        session.execute(sa.insert(Note.__table__), notes)
+    session.execute(sa.insert(Activity.__table__), [item.extras["activity"] for item in stored])
+    session.execute(sa.insert(StageChange.__table__), [item.extras["stage"] for item in stored])
+    ops.emit_many("contact_created", [ops.snapshot_data(item.contact.id, item.snapshot, []) for item in stored])
+    audit.append_many(session, ops.caller, [
+        {"action": "import_create", "entity": "contact", "entity_id": item.contact.id, "after": item.snapshot,
+         "details": item.extras["audit_details"]} for item in stored])
+    for item in stored:
+        changes = {k: {"before": None, "after": item.snapshot.get(k)} for k in item.fields
+                   if item.snapshot.get(k) not in (None, "", [], {})}
+        out[item.number] = ({**_base(item.number, item.row), "contact_id": item.contact.id, "outcome": "created",
+                             "changes": changes}, item.contact.version)
+    return out
+
+
+def _merge_rows(ops: ContactOps, import_id: str, items: RowSet) -> Outcomes:
+    """Merge rows into their (locked) contacts; each row's checks run before it writes anything."""
+    session = ops.session
+    targets = {str(r.get("contact_id") or "") for _, r in items if r.get("action") == "merge"}
+    locked = {c.id: c for c in session.scalars(sa.select(Contact).where(Contact.id.in_(targets))
+                                                  .order_by(Contact.id).with_for_update())} if targets else {}
+    ops.prefetch_companies([(r.get("fields") or {}).get("company") for _, r in items])
+    ops.collect_search_terms()
+    events: list[tuple[str, dict[str, Any]]] = []
+    merging = ops.buffered(events)
+    out: Outcomes = {}
+    for number, row in items:
+        base = _base(number, row)
+        contact = locked.get(str(row.get("contact_id") or ""))
+        if row.get("action") != "merge":
+            out[number] = ({**base, "error": "action must be create or merge"}, None)
+        elif contact is None:
+            out[number] = ({**base, "error": "contact not found"}, None)
+        elif not rules.can_write_contact(ops.caller, contact.owner_id):
+            audit.append(session, ops.caller, "denied", "contact", contact.id,
+                         details={"attempted": "import merge", "import_id": import_id, "row": number})
+            out[number] = ({**base, "error": "you may only merge into contacts you own"}, None)
+        else:
+            contact_fields, form = _split_form(dict(row.get("fields") or {}))
+            try:
+                result = _merge_row(merging, import_id, contact, contact_fields, form)
+            except CrmError as exc:
+                out[number] = ({**base, "error": _error_text(exc)}, None)
+                continue
+            out[number] = ({**base, **result}, contact.version)
+    ops.flush_search_terms()
+    for event_type, group in groupby(events, key=lambda event: event[0]):
+        ops.emit_many(event_type, [data for _, data in group])
+    session.flush()
+    return out
+
+
+def _one_row(ops: ContactOps, import_id: str, number: int, row: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+    """The slow path: one row in its own savepoint (after a set-based attempt hit a database error)."""
     action = row.get("action")
     contact_fields, form = _split_form(dict(row.get("fields") or {}))
-    base = {"row": number, "contact_id": row.get("contact_id"), "outcome": "failed", "changes": {},
-            "conflicts": {}, "error": None}
+    base = _base(number, row)
     if action == "merge":
         target = ops.session.scalar(sa.select(Contact).where(Contact.id == str(row.get("contact_id") or "")))
         if target is not None and not rules.can_write_contact(ops.caller, target.owner_id):
             # audited in the batch's transaction: a denial must not roll back the rows before it
             audit.append(ops.session, ops.caller, "denied", "contact", target.id,
                          details={"attempted": "import merge", "import_id": import_id, "row": number})
-            return {**base, "error": "you may only merge into contacts you own"}
+            return {**base, "error": "you may only merge into contacts you own"}, None
+    chain_head = audit.head(ops.session)
     try:
         with ops.session.begin_nested():
             if action == "create":
@@ -91,18 +253,25 @@ def _one_row(ops: ContactOps, import_id: str, number: int, row: dict[str, Any]) 
                                      owner_id=row.get("owner_id"), audit_action="import_create")
                 changes = {k: {"before": None, "after": created.get(k)} for k in contact_fields
                            if created.get(k) not in (None, "", [], {})}
-                return {**base, "contact_id": created["id"], "outcome": "created", "changes": changes}
+                return {**base, "contact_id": created["id"], "outcome": "created", "changes": changes}, 1
             if action == "merge":
-                return {**base, **_merge_row(ops, import_id, str(row.get("contact_id") or ""), contact_fields,
-                                             form)}
-            return {**base, "error": "action must be create or merge"}
+                contact = ops.load(str(row.get("contact_id") or ""), lock=True)
+                result = _merge_row(ops, import_id, contact, contact_fields, form)
+                return {**base, **result}, contact.version
+            return {**base, "error": "action must be create or merge"}, None
+    except DBAPIError as exc:
+        log.warning("import row failed in the database", extra={"import_id": import_id, "row": number,
+                                                                "error": str(exc.orig)[:300]})
+        audit.rewind(ops.session, chain_head)
+        ops.forget_batch_state()
+        return {**base, "error": "the database refused this row"}, None
     except CrmError as exc:
-        return {**base, "error": _error_text(exc)}
+        audit.rewind(ops.session, chain_head)
+        return {**base, "error": _error_text(exc)}, None
 
 
-def _merge_row(ops: ContactOps, import_id: str, contact_id: str, fields: dict[str, Any],
+def _merge_row(ops: ContactOps, import_id: str, contact: Contact, fields: dict[str, Any],
                form: dict[str, Any]) -> dict[str, Any]:
-    contact = ops.load(contact_id, lock=True)
     incoming = rules.clean_contact({k: val for k, val in fields.items() if k != "owner_id"}, partial=True)
     form_tags = rules.initial_tags({**form, "position": incoming.get("position")}) if form else []
     if form_tags:

@@ -17,13 +17,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from contacts import audit, rules
-from contacts.activity import add_activity
+from contacts.activity import activity_row, add_activity
 from contacts.models import Activity, Company, Contact, Note, SearchTerm, StageChange, User, new_id
 from crm_shared import validators as v
 from crm_shared.auth import ADMIN, MARKETING, SALES, SYSTEM, Caller
 from crm_shared.errors import BadRequest, Conflict, Forbidden, NotFound, RateLimited, ValidationFailed
 
 Emit = Callable[[str, dict[str, Any]], Any]
+EmitMany = Callable[[str, list[dict[str, Any]]], Any]
 
 SORTS: dict[str, Any] = {
     "name": (Contact.last_name, Contact.first_name), "first_name": (Contact.first_name,),
@@ -47,6 +48,12 @@ def invalidate_kpis() -> None:
     """A write in this process makes the cached KPI cards and tag counts stale at once."""
     _kpi_cache.clear()
     _tag_cache.clear()
+
+
+def email_conflict(existing_id: str) -> Conflict:
+    """The 409 for an email another contact has, pointing to that contact."""
+    return Conflict("a contact with this email already exists",
+                    {"existing_id": existing_id, "contact_id": existing_id, "field": "email"})
 
 
 def iso(value: datetime | None) -> str | None:
@@ -233,12 +240,17 @@ class ContactOps:
     """The contacts use cases for one caller in one transaction."""
 
     def __init__(self, session: Session, caller: Caller, emit: Emit | None = None,
-                 segment_members: Callable[[str], list[str]] | None = None):
+                 segment_members: Callable[[str], list[str]] | None = None,
+                 emit_many: EmitMany | None = None):
         self.session = session
         self.caller = caller
         self.emit = emit or (lambda event_type, data: None)
+        self.emit_many = emit_many or (lambda event_type, items: [self.emit(event_type, d) for d in items])
         self.segment_members = segment_members
         self._users: dict[str, User] | None = None
+        self._companies: dict[str, tuple[str, str]] = {}
+        # set while a batch collects search words to insert once (``flush_search_terms``)
+        self._pending_terms: set[str] | None = None
 
     # -- helpers ------------------------------------------------------------
     @property
@@ -305,10 +317,59 @@ class ContactOps:
         key = rules.company_key(name)
         if not key:
             return None, None
-        self.session.execute(insert(Company).values(id=new_id(), name=name, name_key=key)
-                             .on_conflict_do_nothing(index_elements=[Company.name_key]))
-        row = self.session.execute(sa.select(Company.id, Company.name).where(Company.name_key == key)).one()
-        return row.id, row.name
+        if key not in self._companies:
+            self.prefetch_companies([name])
+        return self._companies[key]
+
+    def prefetch_companies(self, names: list[str | None]) -> None:
+        """Find or add the companies of many names in two statements (one row per name key)."""
+        wanted: dict[str, str] = {}
+        for name in names:
+            key = rules.company_key(name)
+            if key and key not in self._companies and key not in wanted:
+                wanted[key] = str(name)
+        if not wanted:
+            return
+        table = Company.__table__
+        self.session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.name_key]),
+                             [{"id": new_id(), "name": n, "name_key": k} for k, n in sorted(wanted.items())])
+        for row in self.session.execute(sa.select(Company.id, Company.name, Company.name_key)
+                                        .where(Company.name_key.in_(list(wanted)))):
+            self._companies[row.name_key] = (row.id, row.name)
+
+    def add_search_terms(self, words: set[str]) -> None:
+        if not words:
+            return
+        if self._pending_terms is not None:
+            self._pending_terms |= words
+            return
+        table = SearchTerm.__table__
+        self.session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.term]),
+                             [{"term": w} for w in sorted(words)])
+
+    def collect_search_terms(self) -> None:
+        """From now on keep the search words of changed contacts for one insert (``flush_search_terms``)."""
+        if self._pending_terms is None:
+            self._pending_terms = set()
+
+    def forget_batch_state(self) -> None:
+        """After a rolled-back savepoint the companies it added and the words it collected are gone."""
+        self._companies.clear()
+        self._pending_terms = None
+
+    def buffered(self, events: list[tuple[str, dict[str, Any]]]) -> ContactOps:
+        """A twin with this one's caches whose events go to ``events``, to be written set-based."""
+        twin = ContactOps(self.session, self.caller, emit=lambda event_type, data: events.append((event_type, data)),
+                          segment_members=self.segment_members)
+        twin._users = self.users()
+        twin._companies = self._companies
+        twin._pending_terms = self._pending_terms
+        return twin
+
+    def flush_search_terms(self) -> None:
+        """End a batch's collection of search words and insert them in one statement."""
+        pending, self._pending_terms = self._pending_terms, None
+        self.add_search_terms(pending or set())
 
     def _email_taken(self, email: str, except_id: str | None = None) -> str | None:
         query = sa.select(Contact.id).where(Contact.email == email)
@@ -327,20 +388,20 @@ class ContactOps:
                 setattr(contact, field, dict(value or {}))
             else:
                 setattr(contact, field, value)
-        contact.tag_keys = [rules.tag_key(t) for t in contact.tags or []]
-        contact.name_key = rules.name_key(contact.first_name, contact.last_name)
-        contact.search_text = rules.search_text(contact.first_name, contact.last_name, contact.company,
-                                                contact.position, contact.tags or [], contact.email)
-        words = rules.search_words(contact.search_text)
-        if words:
-            self.session.execute(insert(SearchTerm).values([{"term": w} for w in sorted(words)])
-                                 .on_conflict_do_nothing(index_elements=[SearchTerm.term]))
+        for column, value in rules.derived_columns(contact.first_name, contact.last_name, contact.company,
+                                                   contact.position, list(contact.tags or []),
+                                                   contact.email).items():
+            setattr(contact, column, value)
+        self.add_search_terms(rules.search_words(contact.search_text))
 
     def snapshot_event(self, event_type: str, contact: Contact, changed: list[str]) -> dict[str, Any]:
         data = self.to_api(contact)
-        self.emit(event_type, {"contact_id": contact.id, "contact": data, "changed": changed,
-                               "actor_id": self.actor_id})
+        self.emit(event_type, self.snapshot_data(contact.id, data, changed))
         return data
+
+    def snapshot_data(self, contact_id: str, data: dict[str, Any], changed: list[str]) -> dict[str, Any]:
+        """The body of a contact_created/contact_updated event."""
+        return {"contact_id": contact_id, "contact": data, "changed": changed, "actor_id": self.actor_id}
 
     def _record_stage(self, contact: Contact, before: str | None, at: datetime | None = None) -> None:
         self.session.add(StageChange(contact_id=contact.id, from_stage=before, to_stage=contact.stage,
@@ -490,6 +551,59 @@ class ContactOps:
     def create(self, data: dict[str, Any], source: str = "manual", import_id: str | None = None,
                form: dict[str, Any] | None = None, owner_id: str | None = None,
                audit_action: str = "create") -> dict[str, Any]:
+        values, owner, form_tags = self.prepare_new(data, form, owner_id)
+        existing = self._email_taken(values["email"])
+        if existing:
+            raise email_conflict(existing)
+        now = datetime.now(UTC)
+        contact = self.build_new(values, owner, source, import_id, now)
+        self.session.add(contact)
+        self.session.flush()
+        rows = self.creation_rows(contact, form_tags, source, import_id, now)
+        if rows["note"]:
+            self.session.add(Note(**rows["note"]))
+        self.session.add(Activity(**rows["activity"]))
+        self.session.add(StageChange(**rows["stage"]))
+        data_out = self.snapshot_event("contact_created", contact, [])
+        audit.append(self.session, self.caller, audit_action, "contact", contact.id, None, data_out,
+                     rows["audit_details"])
+        invalidate_kpis()
+        return data_out
+
+    def build_new(self, values: dict[str, Any], owner: str | None, source: str, import_id: str | None,
+                  now: datetime) -> Contact:
+        """A new (not yet added) contact with its defaults, values and derived columns."""
+        values = dict(values)
+        contact = Contact(id=new_id(), owner_id=owner, source=source, import_id=import_id,
+                          stage=values.pop("stage", None) or rules.DEFAULT_STAGE, emails=[], phones=[], tags=[],
+                          address={}, social={}, custom_fields={}, score=0, version=1, unsubscribed=False,
+                          created_by=self.actor_id, updated_by=self.actor_id, created_at=now, updated_at=now,
+                          last_activity_at=now, last_contact_at=None, notes=None)
+        self.apply_values(contact, values)
+        return contact
+
+    def creation_rows(self, contact: Contact, form_tags: list[str], source: str, import_id: str | None,
+                      now: datetime) -> dict[str, Any]:
+        """What goes with a new contact: its note, first timeline entry, stage history and audit details."""
+        title = "Contact imported" if source == "import" else "Contact created"
+        note = None
+        if contact.notes:
+            note = {"id": new_id(), "contact_id": contact.id, "author_id": self.actor_id,
+                    "author_name": self.caller.name, "author_role": self.caller.role, "type": "general",
+                    "text": contact.notes, "tags": []}
+        return {
+            "note": note,
+            "activity": activity_row(contact.id, "contact_created", title,
+                                     {"source": source, "import_id": import_id, "initial_tags": form_tags},
+                                     self.caller, now),
+            "stage": {"contact_id": contact.id, "from_stage": None, "to_stage": contact.stage,
+                      "actor_id": self.actor_id, "actor_name": self.caller.name, "changed_at": now},
+            "audit_details": {"source": source, "import_id": import_id} if import_id else {"source": source},
+        }
+
+    def prepare_new(self, data: dict[str, Any], form: dict[str, Any] | None = None,
+                    owner_id: str | None = None) -> tuple[dict[str, Any], str | None, list[str]]:
+        """The checked values, owner and initial tags of a new contact (single add and set-based import)."""
         if self.caller.role not in (ADMIN, MARKETING, SALES, SYSTEM):
             raise Forbidden(f"role '{self.caller.role}' may not add contacts", {"role": self.caller.role})
         values = rules.clean_contact(data)
@@ -499,36 +613,11 @@ class ContactOps:
         if not rules.can_set_owner_on_create(self.caller, owner):
             raise Forbidden("sales users may only add contacts they own", {"owner_id": owner})
         self._check_owner(owner)
-        existing = self._email_taken(values["email"])
-        if existing:
-            raise Conflict("a contact with this email already exists",
-                           {"existing_id": existing, "contact_id": existing, "field": "email"})
         form_tags = rules.initial_tags({**(values.get("custom_fields") or {}), **(form or {}),
                                         "position": values.get("position")})
         if form_tags:
             values["tags"] = rules.merge_tags(values.get("tags") or [], form_tags)[: v.TAGS_MAX_COUNT]
-        now = datetime.now(UTC)
-        contact = Contact(id=new_id(), owner_id=owner, source=source, import_id=import_id,
-                          stage=values.pop("stage", None) or rules.DEFAULT_STAGE, emails=[], phones=[], tags=[],
-                          address={}, social={}, custom_fields={}, score=0, version=1, unsubscribed=False,
-                          created_by=self.actor_id, updated_by=self.actor_id, created_at=now, updated_at=now,
-                          last_activity_at=now)
-        self.apply_values(contact, values)
-        self.session.add(contact)
-        self.session.flush()
-        if contact.notes:
-            self.session.add(Note(contact_id=contact.id, author_id=self.actor_id, author_name=self.caller.name,
-                                  author_role=self.caller.role, type="general", text=contact.notes, tags=[]))
-        title = "Contact imported" if source == "import" else "Contact created"
-        add_activity(self.session, contact, "contact_created", title,
-                     {"source": source, "import_id": import_id, "initial_tags": form_tags}, self.caller)
-        self.session.add(StageChange(contact_id=contact.id, from_stage=None, to_stage=contact.stage,
-                                     actor_id=self.actor_id, actor_name=self.caller.name, changed_at=now))
-        data_out = self.snapshot_event("contact_created", contact, [])
-        audit.append(self.session, self.caller, audit_action, "contact", contact.id, None, data_out,
-                     {"source": source, "import_id": import_id} if import_id else {"source": source})
-        invalidate_kpis()
-        return data_out
+        return values, owner, form_tags
 
     def update(self, contact_id: str, data: dict[str, Any], expected_version: int | None = None) -> dict[str, Any]:
         contact = self.load(contact_id, lock=True)
@@ -538,10 +627,9 @@ class ContactOps:
             if not rules.can_change_owner(self.caller):
                 raise Forbidden("only admins transfer contact ownership", {"role": self.caller.role})
             self._check_owner(values["owner_id"])
-        if values.get("email") and self._email_taken(values["email"], contact.id):
-            existing = self._email_taken(values["email"], contact.id)
-            raise Conflict("a contact with this email already exists",
-                           {"existing_id": existing, "contact_id": existing, "field": "email"})
+        existing = self._email_taken(values["email"], contact.id) if values.get("email") else None
+        if existing:
+            raise email_conflict(existing)
         if expected_version is not None and contact.version != expected_version:
             raise Conflict("the contact changed since you loaded it", {"version": contact.version})
         before = self.to_api(contact)

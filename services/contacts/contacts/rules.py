@@ -382,6 +382,13 @@ def search_words(text: str) -> set[str]:
     return {w for w in text.split() if 3 <= len(w) <= 100 and "@" not in w}
 
 
+def derived_columns(first_name: str, last_name: str, company: str | None, position: str | None,
+                    tags: list[str], email: str | None) -> dict[str, Any]:
+    """The columns kept in step with a contact's fields: tag keys, name key and search text."""
+    return {"tag_keys": [tag_key(t) for t in tags], "name_key": name_key(first_name, last_name),
+            "search_text": search_text(first_name, last_name, company, position, tags, email)}
+
+
 def name_key(first_name: str, last_name: str) -> str:
     return v.normalize_name_key(f"{first_name} {last_name}")
 

@@ -44,7 +44,8 @@ class ContactsService(ErasureMixin, ServiceBase):
     def _ops(self, system: bool = False) -> ContactOps:
         caller = self.ctx.caller_or_system if system else self.ctx.caller
         return ContactOps(self.db, caller, lambda event_type, data: self.outbox.add(self.db, event_type, data),
-                          segment_members=lambda segment_id: self.segments.member_ids(segment_id))
+                          segment_members=lambda segment_id: self.segments.member_ids(segment_id),
+                          emit_many=lambda event_type, items: self.outbox.add_many(self.db, event_type, items))
 
     def _commit(self) -> None:
         self.db.commit()

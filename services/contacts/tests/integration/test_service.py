@@ -19,6 +19,9 @@ class _Outbox:
     def add(self, session, event_type, data, schema_version=1):
         self.events.append((event_type, data))
 
+    def add_many(self, session, event_type, items, schema_version=1):
+        self.events.extend((event_type, data) for data in items)
+
 
 class _Ctx:
     def __init__(self, token):
