@@ -31,6 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,6 +68,19 @@ def free_port() -> int:
 
 def rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, stdout=subprocess.DEVNULL, timeout=60)
+
+
+def commit() -> str:
+    """The commit measured (with ``+dirty`` when the tree has changes), for the figures in docs/contacts.md."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+dirty" if git("status", "--porcelain", "--untracked-files=no") else "")
+
+
+def load() -> str:
+    """The 1/5/15-minute load average: on a shared machine it says how far the figures can be trusted."""
+    return " / ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
 def pct(values: list[float], p: float) -> float:
@@ -206,7 +220,8 @@ def main(argv: list[str]) -> int:
                        check=True, timeout=120)
         admin = ApiClient(system.base_url).login("admin@demo.crm")
         owners = [u["id"] for u in admin.get("/api/v1/users").json()["items"]]
-        print(f"contacts benchmark: N={args.n:,} contacts, {os.cpu_count()} CPUs, run dir {run_dir}", flush=True)
+        print(f"contacts benchmark: N={args.n:,} contacts, {os.cpu_count()} CPUs, commit {commit()}, "
+              f"run dir {run_dir}", flush=True)
         started = time.monotonic()
         bulk_load(database_url("contacts"), args.n, owners)
         print(f"  bulk load total {time.monotonic() - started:.1f}s", flush=True)
@@ -222,7 +237,7 @@ def main(argv: list[str]) -> int:
         admin = ApiClient(system.base_url).login("admin@demo.crm")  # a fresh token: the load outlives its TTL
         for _ in range(5):  # warm up the gateway threads, the RPC client and the PostgreSQL cache
             admin.get("/api/v1/contacts", params=list_params())
-        print("through the gateway (admin token):", flush=True)
+        print(f"through the gateway (admin token), load average {load()}:", flush=True)
         samples = [timed(lambda: admin.get("/api/v1/contacts", params=list_params()).raise_for_status())
                    for _ in range(args.requests)]
         report("list: q + stage + channel", samples)
@@ -244,6 +259,7 @@ def main(argv: list[str]) -> int:
             print(f"  errors: {count} x {key}", flush=True)
         admin = ApiClient(system.base_url).login("admin@demo.crm")
         throughput(system.base_url, admin.token, args.clients, args.seconds, list_params)
+        print(f"  load average at the end {load()}", flush=True)
     finally:
         system.stop()
         if not args.keep:
@@ -291,7 +307,10 @@ def throughput(base_url: str, token: str, clients: int, seconds: float, params) 
                 query = params()
             response = session.get(f"{base_url}/api/v1/contacts", params=query, timeout=30)
             with lock:
-                (done if response.ok else errors).append(time.perf_counter() - started)
+                if response.ok:
+                    done.append(time.perf_counter() - started)
+                else:
+                    errors.append(response.status_code)
 
     threads = [threading.Thread(target=worker) for _ in range(clients)]
     started = time.monotonic()
@@ -301,7 +320,7 @@ def throughput(base_url: str, token: str, clients: int, seconds: float, params) 
         thread.join()
     elapsed = time.monotonic() - started
     print(f"  throughput: {len(done) / elapsed:6.1f} req/s list+search with {clients} clients over "
-          f"{elapsed:.0f}s ({len(errors)} errors)", flush=True)
+          f"{elapsed:.0f}s ({len(errors)} errors{': ' + str(dict(Counter(errors))) if errors else ''})", flush=True)
     if done:
         report(f"list+search latency under {clients} clients", done)
 
