@@ -86,6 +86,11 @@ class SegmentTemplate(Base):
                                unique=True),)
 
 
+# Columns the score index carries besides its keys (score, contact_id).
+PREVIEW_COVERED = ("known", "demo_requested", "engagement_level", "company_size", "last_email_opened_at", "stage",
+                   "role_class", "position", "owner_id", "channel", "type")
+
+
 class ContactProjection(Base):
     """The contact attributes criteria test; ``known`` once a contact snapshot arrived."""
 
@@ -135,7 +140,10 @@ class ContactProjection(Base):
     projected_at: Mapped[datetime] = mapped_column(TS, nullable=False, server_default=sa.func.now())
 
     __table_args__ = (
-        sa.Index("ix_projection_score", sa.text("score DESC NULLS LAST")),  # range tests and top-N samples
+        # Range tests, top-N samples in index order, and index-only preview counts of score-led criteria
+        # (the included columns are what such criteria test besides the score; migration 7c2e4a9b1d30).
+        sa.Index("ix_projection_score", sa.text("score DESC NULLS LAST"), "contact_id",
+                 postgresql_include=list(PREVIEW_COVERED)),
         sa.Index("ix_projection_company_size", "company_size"),
         sa.Index("ix_projection_engagement_level", "engagement_level"),
         sa.Index("ix_projection_owner", "owner_id"),
