@@ -8,7 +8,9 @@ import { fullName, type Contact } from "../lib/contact";
 import { describe as describeCriteria } from "../lib/criteria";
 import { ApiError, describeError } from "../lib/errors";
 import { percent, renderMerge } from "../lib/merge";
+import { capRefusal, capRefusalMessage, capWarning } from "../lib/sendCap";
 import { fromLocalInput, toLocalInput } from "../lib/time";
+import { useSendCap } from "./sending";
 import { ErrorBox, Field, Modal, SelectField, useToast } from "./ui";
 import { TagInput } from "./inputs";
 
@@ -45,6 +47,9 @@ export function EmailModal({ contacts, onClose, onSent }: { contacts: Contact[];
   const [preview, setPreview] = useState(false);
   const [busy, setBusy] = useState(false);
   const [results, setResults] = useState<Rec[] | null>(null);
+  const [capError, setCapError] = useState<string | null>(null);
+  const [sends, setSends] = useState(0);
+  const cap = useSendCap(sends);
   const errs = useFieldErrors();
   useEffect(() => { api.get("/templates?per_page=200").then((d) => setTemplates(itemsOf<Template>(d))).catch(errs.fail); }, []);
   const shown = templates.filter((t) => category === "All" || t.category === category);
@@ -58,6 +63,7 @@ export function EmailModal({ contacts, onClose, onSent }: { contacts: Contact[];
   const send = async () => {
     setBusy(true);
     errs.clear();
+    setCapError(null);
     try {
       const res = await api.post<unknown>("/emails", { contact_ids: contacts.map((c) => c.id), template_id: templateId || undefined, subject, body });
       const items = itemsOf<Rec>(res).length ? itemsOf<Rec>(res) : ((res as Rec)?.results as Rec[]) ?? [];
@@ -69,9 +75,12 @@ export function EmailModal({ contacts, onClose, onSent }: { contacts: Contact[];
         onClose();
       }
     } catch (e) {
-      errs.fail(e);
+      const refusal = capRefusal(e);  // 429: the daily send cap refused the whole send
+      if (refusal) setCapError(capRefusalMessage(refusal));
+      else errs.fail(e);
     } finally {
       setBusy(false);
+      setSends((n) => n + 1);
     }
   };
   return (
@@ -80,6 +89,10 @@ export function EmailModal({ contacts, onClose, onSent }: { contacts: Contact[];
       <button type="button" className="btn primary" disabled={busy || !subject.trim() || !body.trim()} onClick={send}>{busy ? "Sending…" : "Send Email"}</button>
     </>}>
       <ErrorBox error={errs.error} />
+      {capError ? <div className="error-box" role="alert" data-testid="cap-refusal"><strong>Daily send cap reached.</strong> {capError}</div> : null}
+      {cap.data && !capError && capWarning(cap.data, contacts.length) ? (
+        <div className="warn-box" role="status" data-testid="cap-warning">{capWarning(cap.data, contacts.length)}</div>
+      ) : null}
       {results ? (
         <div className="warn-box" role="status">
           {results.map((r, i) => {

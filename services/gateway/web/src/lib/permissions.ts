@@ -46,6 +46,11 @@ export function canCommunicate(u: User | null, c: Owned | null | undefined): boo
   return canEditContact(u, c);
 }
 
+/** The organisation's daily send cap: everyone sees it, only admins change it. */
+export function canEditSendCap(u: User | null): boolean {
+  return !!u && u.role === "admin";
+}
+
 export function canAdminScoring(u: User | null): boolean {
   return !!u && u.role === "admin";
 }

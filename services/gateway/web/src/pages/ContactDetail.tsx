@@ -5,6 +5,7 @@ import { api, download, itemsOf, type Page } from "../api/client";
 import { activityExportPath, activityQuery } from "../lib/activity";
 import { useAuth } from "../auth";
 import { CallModal, CampaignModal, EmailModal, FollowUpModal, SegmentModal } from "../components/actions";
+import { HoldReason } from "../components/sending";
 import { Avatar, Badge, ComingSoon, EmptyState, ErrorBox, Modal, ScoreBadge, Spinner, StageBadge, Unavailable, useToast } from "../components/ui";
 import { useUsers } from "../hooks";
 import { commStatusStyle, NOTE_TYPES, noteTypeLabel, noteTypeStyle, STAGES } from "../lib/badges";
@@ -398,6 +399,7 @@ function CampaignsTab({ campaigns, onAdd, canAdd }: { campaigns: Rec[]; onAdd: (
             <div className="seg-name">{str(c.title ?? c.name ?? (c.campaign as Rec | undefined)?.title) || "Campaign"}</div>
             {c.type ? <span className="chip small">{str(c.type)}</span> : null}
             <div className="small muted">Enrolled {c.enrolled_at ? isoDay(str(c.enrolled_at)) : ""} · {str(c.enrollment_status ?? c.status)}{c.campaign_status ? ` · campaign ${str(c.campaign_status)}` : ""}</div>
+            <HoldReason reason={c.hold_reason ? str(c.hold_reason) : null} />
             {c.steps_total != null ? <div className="small">Steps {str(c.steps_done ?? 0)}/{str(c.steps_total)}<div className="progress" aria-label="Steps completed"><div style={{ width: `${(Number(c.steps_done ?? 0) / Math.max(1, Number(c.steps_total))) * 100}%` }} /></div></div> : null}
             {c.engagement && typeof c.engagement === "object" ? <div className="small">Open rate {str((c.engagement as Rec).open_rate ?? 0)}% · Click rate {str((c.engagement as Rec).click_rate ?? 0)}%</div> : null}
           </div>
