@@ -264,8 +264,10 @@ def refresh_segment(session: Session, segment: Segment, now: datetime | None = N
 
 
 # The sample first walks this many contacts in score order (index order); when
-# the criteria are sparse there, it scans the matches instead (see ``preview``).
-SAMPLE_WALK = 5000
+# fewer than the sample meet the criteria there, one filtered scan gives both.
+SAMPLE_WALK = 1000
+# Operators on ``score`` that bound an index range (their conditions narrow the walk).
+_SCORE_RANGE_OPS = frozenset({"eq", "gt", "gte", "lt", "lte", "between", "in"})
 
 
 def preview(session: Session, criteria: dict[str, Any], sample_size: int = 10,
@@ -276,37 +278,60 @@ def preview(session: Session, criteria: dict[str, Any], sample_size: int = 10,
     naive ``ORDER BY score LIMIT n`` plan fetches contacts in score order until
     n match, which for criteria that few contacts meet (or that high scores
     rarely meet) visits nearly every row at random. So the sample looks among
-    the ``SAMPLE_WALK`` highest scores first, which is the true top n whenever
-    it finds n there, and otherwise filters first and sorts the matches.
+    the first ``SAMPLE_WALK`` contacts in score order (within the criteria's own
+    score range), which is the true top n whenever it finds n there; then the
+    count is a query of its own (an index-only scan for score-led criteria).
+    Otherwise one filtered scan counts the matches and keeps the top n.
     """
     expr = compile_criteria(criteria, now)
-    count = session.execute(sa.select(sa.func.count()).select_from(P).where(expr)).scalar_one()
-    wanted = min(sample_size, count)
-    rows: list[Any] = []
-    if wanted and _walk_is_likely_enough(session, count, wanted):
-        # The criteria are applied to the walked rows themselves (a subquery the
-        # planner cannot flatten because of its LIMIT), whatever it estimates.
-        top = sa.select(P).order_by(*SAMPLE_ORDER).limit(SAMPLE_WALK).subquery()
-        on_top = ClauseAdapter(top).traverse(expr)
-        rows = list(session.execute(sa.select(*(top.c[c.name] for c in SAMPLE_COLUMNS)).where(on_top)
-                                    .order_by(top.c.score.desc().nulls_last(), top.c.contact_id)
-                                    .limit(wanted)).mappings())
-    if len(rows) < wanted:
-        # OFFSET 0 fences the filter from the ORDER BY ... LIMIT, so the planner
-        # scans the matches (index or sequential) and keeps the top n in a heap.
-        matches = sa.select(*SAMPLE_COLUMNS).where(expr).offset(0).subquery()
-        rows = list(session.execute(sa.select(matches).order_by(
-            matches.c.score.desc().nulls_last(), matches.c.contact_id).limit(wanted)).mappings())
+    if sample_size <= 0:
+        return {"count": _count(session, expr), "sample": []}
+    rows = _walk(session, criteria, expr, sample_size, now)
+    if len(rows) == sample_size:
+        return {"count": _count(session, expr), "sample": [contact_summary(r) for r in rows]}
+    count, rows = _count_and_top(session, expr, sample_size)
     return {"count": count, "sample": [contact_summary(r) for r in rows]}
 
 
-def _walk_is_likely_enough(session: Session, count: int, wanted: int) -> bool:
-    """Whether the top ``SAMPLE_WALK`` scores would hold ``wanted`` matches if matches were spread evenly."""
-    total = session.execute(sa.text("SELECT reltuples FROM pg_class WHERE oid = 'contact_projection'::regclass")
-                            ).scalar()
-    if total is None or total <= SAMPLE_WALK:
-        return True
-    return count * SAMPLE_WALK >= 2 * wanted * float(total)
+def _count(session: Session, expr: Any) -> int:
+    return session.execute(sa.select(sa.func.count()).select_from(P).where(expr)).scalar_one()
+
+
+def _walk(session: Session, criteria: dict[str, Any], expr: Any, size: int, now: datetime | None) -> list[Any]:
+    """The top ``size`` matches among the first ``SAMPLE_WALK`` contacts of the criteria's score range.
+
+    Any superset of the matches may be walked; the criteria's top-level score
+    conditions give one the index reaches directly. The criteria are applied to
+    the walked rows themselves (a subquery the planner cannot flatten because of
+    its LIMIT), whatever the planner estimates of them.
+    """
+    kind, items = next(iter(criteria.items()))
+    bounds = [item for item in items if kind == "all" and item.get("field") == "score"
+              and item.get("op") in _SCORE_RANGE_OPS]
+    walked = sa.select(P).order_by(*SAMPLE_ORDER).limit(SAMPLE_WALK)
+    if bounds:
+        walked = walked.where(compile_criteria({"all": bounds}, now))
+    top = walked.subquery()
+    return list(session.execute(sa.select(*(top.c[c.name] for c in SAMPLE_COLUMNS))
+                                .where(ClauseAdapter(top).traverse(expr))
+                                .order_by(top.c.score.desc().nulls_last(), top.c.contact_id)
+                                .limit(size)).mappings())
+
+
+def _count_and_top(session: Session, expr: Any, size: int) -> tuple[int, list[Any]]:
+    """One scan for sparse criteria: every match counted by a window, the top ``size`` kept.
+
+    OFFSET 0 fences the filter from the ORDER BY ... LIMIT, so the planner scans
+    the matches (index or parallel sequential scan) instead of walking the score
+    index; the window buffers only (contact_id, score) of each match.
+    """
+    matches = sa.select(P.c.contact_id, P.c.score).where(expr).offset(0).subquery()
+    ranked = (sa.select(matches.c.contact_id, matches.c.score, sa.func.count().over().label("total"))
+              .order_by(matches.c.score.desc().nulls_last(), matches.c.contact_id).limit(size).subquery())
+    rows = list(session.execute(sa.select(*SAMPLE_COLUMNS, ranked.c.total)
+                                .join_from(P, ranked, P.c.contact_id == ranked.c.contact_id)
+                                .order_by(ranked.c.score.desc().nulls_last(), ranked.c.contact_id)).mappings())
+    return (int(rows[0]["total"]) if rows else 0), rows
 
 
 SAMPLE_COLUMNS = (P.c.contact_id, P.c.name, P.c.email, P.c.company, P.c.position, P.c.stage, P.c.score,

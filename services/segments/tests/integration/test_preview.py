@@ -65,10 +65,23 @@ def test_sample_is_the_top_by_score_whether_walked_or_filtered(db_session, tag, 
     assert membership.preview(db_session, tree, 0, now=NOW)["count"] == len(in_python)
 
 
-def test_sparse_matches_skip_the_walk(db_session, tag, monkeypatch):
-    """When the count says the top scores cannot hold the sample, only the filtered scan runs."""
-    monkeypatch.setattr(membership, "_walk_is_likely_enough", lambda *_: False)
+def _fail(*_args, **_kwargs):
+    raise AssertionError("this path should not run")
+
+
+def test_a_score_range_is_walked_within_itself(db_session, tag, monkeypatch):
+    """Low scores: the walk starts at the criteria's own score bound, so no full scan is needed."""
+    monkeypatch.setattr(membership, "_count_and_top", _fail)
+    tree = validate_criteria({"all": [{"field": "score", "op": "lt", "value": 10},
+                                      {"field": "tags", "op": "contains", "value": tag}]})
+    result = membership.preview(db_session, tree, 3, now=NOW)
+    assert (result["count"], [r["id"] for r in result["sample"]]) == _expected(db_session, tree, 3)
+
+
+def test_sparse_matches_are_counted_and_sampled_in_one_scan(db_session, tag, monkeypatch):
+    monkeypatch.setattr(membership, "_count", _fail)
     tree = validate_criteria({"all": [{"field": "tags", "op": "contains", "value": tag},
-                                      {"field": "score", "op": "gte", "value": 20}]})
+                                      {"field": "email", "op": "contains", "value": "7@"}]})
     result = membership.preview(db_session, tree, 10, now=NOW)
+    assert result["count"] == 4
     assert (result["count"], [r["id"] for r in result["sample"]]) == _expected(db_session, tree, 10)
