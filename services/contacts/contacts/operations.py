@@ -420,8 +420,11 @@ class ContactOps:
             self._pending_terms |= words
             return
         table = SearchTerm.__table__
-        self.session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.term]),
-                             [{"term": w} for w in sorted(words)])
+        # most words are known already: a primary-key lookup is far cheaper than an INSERT that conflicts
+        known = set(self.session.scalars(sa.select(table.c.term).where(table.c.term.in_(sorted(words)))))
+        if words - known:
+            self.session.execute(insert(table).on_conflict_do_nothing(index_elements=[table.c.term]),
+                                 [{"term": w} for w in sorted(words - known)])
 
     def collect_search_terms(self) -> None:
         """From now on keep the search words of changed contacts for one insert (``flush_search_terms``)."""

@@ -35,12 +35,25 @@ class EventContractError(ValueError):
     pass
 
 
+_strict: dict[type[Schema], Schema] = {}
+_tolerant: dict[type[Schema], Schema] = {}
+_envelope = EnvelopeSchema()
+
+
+def _schema(cache: dict[type[Schema], Schema], schema_cls: type[Schema], **options: Any) -> Schema:
+    """One instance per schema class: building a marshmallow schema copies its fields (the cost of a check)."""
+    schema = cache.get(schema_cls)
+    if schema is None:
+        schema = cache[schema_cls] = schema_cls(**options)
+    return schema
+
+
 def validate_event_data(source: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     """Check outbound data against its schema; unknown event types are a programming error."""
     schema_cls = REGISTRY.get((source, event_type))
     if schema_cls is None:
         raise EventContractError(f"no schema for event {source}.{event_type}")
-    errors = schema_cls().validate(data)
+    errors = _schema(_strict, schema_cls).validate(data)
     if errors:
         raise EventContractError(f"{source}.{event_type} payload invalid: {errors}")
     return data
@@ -49,12 +62,12 @@ def validate_event_data(source: str, event_type: str, data: dict[str, Any]) -> d
 def parse_event(envelope: dict[str, Any]) -> dict[str, Any]:
     """Validate an inbound envelope; its data keeps unknown fields."""
     try:
-        loaded = EnvelopeSchema().load(envelope)
+        loaded = _envelope.load(envelope)
     except ValidationError as exc:
         raise EventContractError(f"bad envelope: {exc.messages}") from exc
     schema_cls = REGISTRY.get((loaded["source"], loaded["event_type"]))
     if schema_cls is not None:
-        errors = schema_cls(unknown=INCLUDE).validate(loaded["data"])
+        errors = _schema(_tolerant, schema_cls, unknown=INCLUDE).validate(loaded["data"])
         if errors:
             raise EventContractError(f"{loaded['event_type']} payload invalid: {errors}")
     return loaded
