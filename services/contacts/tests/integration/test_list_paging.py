@@ -84,3 +84,17 @@ def test_list_retries_a_typo_and_keeps_the_envelope(db_session, tagged):
 def test_broadest_keeps_only_words_no_other_word_is_part_of():
     assert _broadest(["martin", "martinez", "mary", "martin"]) == ["martin", "mary"]
     assert _broadest(["sanchez"]) == ["sanchez"]
+
+
+def test_search_ignores_case_and_accents_on_both_sides(db_session):
+    """The match is a plain LIKE: it relies on ``search_text`` and ``q`` both being normalised (casefolded)."""
+    word = letters()
+    first, last = "Zoë", f"Ärger-{word.title()}"
+    text = rules.search_text(first, last, "Straße AG", "Chief Analyst", ["VIP"], f"{word}@Case.test")
+    assert text == text.casefold()
+    db_session.add(Contact(id=str(uuid.uuid4()), first_name=first, last_name=last, name_key=rules.name_key(first, last),
+                           email=f"{word}@case.test", stage="New", tags=["VIP"], tag_keys=["vip"], search_text=text))
+    db_session.flush()
+    ops = ContactOps(db_session, Caller("t", "admin", "t"))
+    for q in (f"ZOE ARGER-{word.upper()}", f"ärger-{word}", "STRASSE AG", "chief ANALYST", f"{word}@CASE"):
+        assert ops.list({"q": q})["total"] == 1, q
