@@ -1,6 +1,7 @@
 """Contacts benchmark: list/search, detail aggregate, KPIs, export and throughput through the gateway.
 
     .venv/bin/python bench/contacts_bench.py [--n 20000] [--requests 200] [--clients 20] [--keep]
+    .venv/bin/python bench/contacts_bench.py --reuse SUFFIX   # again on the databases a --keep run left
 
 Starts its own isolated system (fresh RabbitMQ vhost and database prefix,
 free ports) the way the test fixtures do, bulk-loads ``--n`` generated
@@ -195,11 +196,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients for the throughput run")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the throughput run")
     parser.add_argument("--keep", action="store_true", help="keep the databases and vhost afterwards")
+    parser.add_argument("--reuse", metavar="SUFFIX",
+                        help="measure again on the databases an earlier --keep run left (crmb_SUFFIX_*): "
+                             "no load, pending migrations applied, nothing dropped afterwards")
     args = parser.parse_args(argv)
 
-    suffix = uuid.uuid4().hex[:8]
+    suffix = args.reuse or uuid.uuid4().hex[:8]
+    keep = args.keep or bool(args.reuse)
     vhost = f"crm_bench_{suffix}"
-    rabbitmqctl("add_vhost", vhost)
+    if not args.reuse:
+        rabbitmqctl("add_vhost", vhost)
     rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
     os.environ.update({"CRM_DB_PREFIX": f"crmb_{suffix}_", "CRM_RATE_LIMITS": "off",
                        "CRM_EXPORT_HOURLY_QUOTA": "1000000",
@@ -222,9 +228,13 @@ def main(argv: list[str]) -> int:
         owners = [u["id"] for u in admin.get("/api/v1/users").json()["items"]]
         print(f"contacts benchmark: N={args.n:,} contacts, {os.cpu_count()} CPUs, commit {commit()}, "
               f"run dir {run_dir}", flush=True)
-        started = time.monotonic()
-        bulk_load(database_url("contacts"), args.n, owners)
-        print(f"  bulk load total {time.monotonic() - started:.1f}s", flush=True)
+        if args.reuse:
+            print(f"  reusing crmb_{suffix}_*: {count_contacts(database_url('contacts')):,} contacts "
+                  "(--n ignored)", flush=True)
+        else:
+            started = time.monotonic()
+            bulk_load(database_url("contacts"), args.n, owners)
+            print(f"  bulk load total {time.monotonic() - started:.1f}s", flush=True)
         rng = random.Random(3)
         admin = ApiClient(system.base_url).login("admin@demo.crm")
         ids = [c["id"] for c in admin.get("/api/v1/contacts", params={"per_page": 200, "sort": "-created_at"})
@@ -247,6 +257,7 @@ def main(argv: list[str]) -> int:
         samples = [timed(lambda: admin.get(f"/api/v1/contacts/{rng.choice(ids)}/detail").raise_for_status())
                    for _ in range(args.requests)]
         report("detail aggregate", samples)
+        detail_parts(admin.token, ids, rng, max(20, args.requests // 5))
         samples = [timed(lambda: admin.get("/api/v1/contacts/kpis", params={
             "period": rng.choice(["all", "this_month", "last_month"])}).raise_for_status())
             for _ in range(args.requests)]
@@ -262,11 +273,38 @@ def main(argv: list[str]) -> int:
         print(f"  load average at the end {load()}", flush=True)
     finally:
         system.stop()
-        if not args.keep:
+        if not keep:
             for service in SERVICES:
                 drop_database(database_url(service))
             rabbitmqctl("delete_vhost", vhost)
     return 0
+
+
+def detail_parts(token: str, ids: list[str], rng: random.Random, n: int) -> None:
+    """Each RPC of the detail aggregate alone (straight over the bus, same token): which part is slow."""
+    from crm_shared.rpc import get_client
+    from gateway.api.contact_detail import detail_calls
+
+    client = get_client()
+    samples: dict[str, list[float]] = {}
+    for _ in range(n):
+        for part, (service, method, call_args, kwargs) in detail_calls(rng.choice(ids)).items():
+            samples.setdefault(part, []).append(timed(
+                lambda s=service, m=method, a=call_args, k=kwargs: client.call(
+                    s, m, *a, context={"auth_token": token}, timeout=5, **k), f"detail part {part}"))
+    for part, values in samples.items():
+        report(f"  detail part {part} (RPC alone)", values)
+
+
+def count_contacts(url: str) -> int:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(sa.text("SELECT count(*) FROM contacts"))
+    finally:
+        engine.dispose()
 
 
 def kpi_sql(url: str) -> None:
