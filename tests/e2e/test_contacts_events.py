@@ -138,6 +138,9 @@ def test_match_candidates_and_iteration(admin, rpc_client, crm_system):
                                  context=token)
     for found in (by_email, by_phone, by_name, by_company):
         assert contact["id"] in {c["id"] for c in found}
+    slim = rpc_client.call("contacts", "match_candidates", {"emails": [contact["email"]]}, "match", context=token)
+    assert slim == [{k: by_email[0][k] for k in slim[0]}] and "score" not in slim[0]
+    assert {"first_name", "email", "phones", "company", "address", "updated_at"} <= set(slim[0])
     seen, after = set(), None
     while True:
         page = rpc_client.call("contacts", "iter_contacts", after, 50, context=token)

@@ -39,6 +39,9 @@ LIST_FILTERS = ("q", "stage", "company", "score_min", "score_max", "channel", "t
                 "created_from", "created_to", "segment_id", "import_id", "inactive_days", "inactive", "ids",
                 "company_id", "unsubscribed")
 TRIGRAM_THRESHOLD = 0.3
+# The fields of a duplicate candidate (contacts.match_candidates): what imports match on and show in review.
+MATCH_VIEW = ("id", "first_name", "last_name", "email", "emails", "phone", "phones", "company", "position",
+              "address", "tags", "owner_id", "stage", "type", "department", "industry", "updated_at")
 COUNT_CAP = 10000
 SLOW_LIST_MS = 250.0
 KPI_CACHE_SECONDS = 30.0
@@ -548,8 +551,12 @@ class ContactOps:
         items = [self.to_api(c) for c in self.session.scalars(query)]
         return {"items": items, "next_after_id": items[-1]["id"] if len(items) == limit else None}
 
-    def match_candidates(self, keys: dict[str, Any], limit: int = 2000) -> list[dict[str, Any]]:
-        """Contacts sharing an email, phone, name key or company key with ``keys`` (duplicate blocking)."""
+    def match_candidates(self, keys: dict[str, Any], limit: int = 2000, view: str = "full") -> list[dict[str, Any]]:
+        """Contacts sharing an email, phone, name key or company key with ``keys`` (duplicate blocking).
+
+        ``view="match"`` gives only ``MATCH_VIEW``, what matching compares and the review shows, read
+        as plain columns: imports ask for thousands a chunk, and full contacts cost their match stage.
+        """
         if not isinstance(keys, dict):
             raise _fields_error("keys", "must be an object")
         emails = [v.normalize_email(e) for e in keys.get("emails") or [] if e]
@@ -567,8 +574,16 @@ class ContactOps:
             conds.append(Contact.company_id.in_(sa.select(Company.id).where(Company.name_key.in_(companies))))
         if not conds:
             return []
-        rows = self.session.scalars(sa.select(Contact).where(sa.or_(*conds)).order_by(Contact.id).limit(limit))
-        return [self.to_api(c) for c in rows]
+        if view == "full":
+            found = self.session.scalars(sa.select(Contact).where(sa.or_(*conds)).order_by(Contact.id).limit(limit))
+            return [self.to_api(c) for c in found]
+        if view != "match":
+            raise _fields_error("view", "must be full or match")
+        columns = [getattr(Contact, name) for name in MATCH_VIEW]
+        rows = self.session.execute(sa.select(*columns).where(sa.or_(*conds)).order_by(Contact.id).limit(limit))
+        return [{**row._asdict(), "emails": list(row.emails or []), "phones": list(row.phones or []),
+                 "address": dict(row.address or {}), "tags": list(row.tags or []),
+                 "updated_at": iso(row.updated_at)} for row in rows]
 
     def kpis(self, period: str = "all") -> dict[str, Any]:
         """The four KPI cards (seed 000 §7); cached briefly, dropped on any write in this process."""

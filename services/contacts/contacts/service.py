@@ -113,9 +113,9 @@ class ContactsService(ErasureMixin, ServiceBase):
         return self._ops().iterate(after_id, limit)
 
     @rpc
-    def match_candidates(self, keys: dict[str, Any]) -> list[dict[str, Any]]:
+    def match_candidates(self, keys: dict[str, Any], view: str = "full") -> list[dict[str, Any]]:
         self.ctx.authenticate()
-        return self._ops().match_candidates(keys)
+        return self._ops().match_candidates(keys, view=view)
 
     @rpc
     def contact_kpis(self, period: str = "all") -> dict[str, Any]:

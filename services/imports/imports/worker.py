@@ -65,7 +65,7 @@ class RpcContacts:
                                  timeout=timeout)
 
     def match_candidates(self, keys: dict[str, list[str]]) -> list[dict[str, Any]]:
-        result = self._call("match_candidates", keys)
+        result = self._call("match_candidates", keys, "match")
         return result.get("items", []) if isinstance(result, dict) else result
 
     def import_batch(self, import_id: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
