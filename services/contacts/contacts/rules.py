@@ -382,6 +382,20 @@ def search_words(text: str) -> set[str]:
     return {w for w in text.split() if 3 <= len(w) <= 100 and "@" not in w}
 
 
+MEMBERSHIP_VERBS = {"joined": "Added to segment", "left": "Removed from segment",
+                    "qualifies": "Now qualifies for segment", "no_longer_qualifies": "No longer qualifies for segment"}
+# Why a membership changed when it was not the contact's own data (segments' ``reason``), in timeline words.
+MEMBERSHIP_REASONS = {"segment_deleted": "the segment was deleted"}
+
+
+def membership_title(change: str, segment_name: str, reason: str | None = None) -> str:
+    """The timeline title of a segment membership change, with its reason when the segment itself changed."""
+    title = f"{MEMBERSHIP_VERBS.get(change, 'Segment membership changed')}: {segment_name}"
+    if reason:
+        title += f" ({MEMBERSHIP_REASONS.get(reason, reason.replace('_', ' '))})"
+    return title
+
+
 def derived_columns(first_name: str, last_name: str, company: str | None, position: str | None,
                     tags: list[str], email: str | None) -> dict[str, Any]:
     """The columns kept in step with a contact's fields: tag keys, name key and search text."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from nameko.rpc import RpcProxy
 
-from contacts import activity, audit, import_ops, notes, operations, users
+from contacts import activity, audit, import_ops, notes, operations, rules, users
 from contacts.erasure import ErasureMixin
 from contacts.operations import ContactOps
 from crm_shared.auth import ADMIN, ROLES, WRITERS
@@ -407,12 +407,11 @@ class ContactsService(ErasureMixin, ServiceBase):
     def on_segment_membership_changed(self, envelope: dict[str, Any]) -> None:
         data = envelope.get("data") or {}
         change = str(data.get("change", "changed"))
-        verbs = {"joined": "Added to segment", "left": "Removed from segment",
-                 "qualifies": "Now qualifies for segment", "no_longer_qualifies": "No longer qualifies for segment"}
+        reason = str(data["reason"]) if data.get("reason") else None
         self._timeline(envelope, "contacts.on_segment_membership_changed", f"segment_{change}"[:40],
-                       f"{verbs.get(change, 'Segment membership changed')}: {data.get('segment_name', '')}",
+                       rules.membership_title(change, str(data.get("segment_name") or ""), reason),
                        {"segment_id": data.get("segment_id"), "segment_name": data.get("segment_name"),
-                        "manual": data.get("manual")})
+                        "manual": data.get("manual"), "reason": reason})
 
     @reliable_handler("scoring", "score_changed")
     def on_score_changed(self, envelope: dict[str, Any]) -> None:

@@ -168,3 +168,11 @@ def test_activity_type_groups():
 def test_search_words_skip_emails_and_short_words():
     text = rules.search_text("Émile", "Zola", "Rougon Co", "VP", ["Enterprise"], "e.zola@rougon.fr")
     assert rules.search_words(text) == {"emile", "zola", "rougon", "enterprise"}
+
+
+def test_membership_titles_say_why_when_the_segment_itself_changed():
+    assert rules.membership_title("joined", "VIPs") == "Added to segment: VIPs"
+    assert rules.membership_title("left", "VIPs", "segment_deleted") == \
+        "Removed from segment: VIPs (the segment was deleted)"
+    assert rules.membership_title("left", "VIPs", "criteria_edited") == "Removed from segment: VIPs (criteria edited)"
+    assert rules.membership_title("odd", "VIPs") == "Segment membership changed: VIPs"
