@@ -226,11 +226,11 @@ def main(argv: list[str]) -> int:
                        check=True, timeout=120)
         admin = ApiClient(system.base_url).login("admin@demo.crm")
         owners = [u["id"] for u in admin.get("/api/v1/users").json()["items"]]
-        print(f"contacts benchmark: N={args.n:,} contacts, {os.cpu_count()} CPUs, commit {commit()}, "
-              f"run dir {run_dir}", flush=True)
+        n = count_contacts(database_url("contacts")) if args.reuse else args.n
+        print(f"contacts benchmark: N={n:,} contacts, {os.cpu_count()} CPUs, commit {commit()}, "
+              f"databases crmb_{suffix}_* (--reuse {suffix}), run dir {run_dir}", flush=True)
         if args.reuse:
-            print(f"  reusing crmb_{suffix}_*: {count_contacts(database_url('contacts')):,} contacts "
-                  "(--n ignored)", flush=True)
+            print(f"  reusing crmb_{suffix}_* as they are (--n ignored)", flush=True)
         else:
             started = time.monotonic()
             bulk_load(database_url("contacts"), args.n, owners)
