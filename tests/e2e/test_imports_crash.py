@@ -31,6 +31,19 @@ def restart_worker(system, **env: str) -> None:
     system.start_one(WORKER)
 
 
+def kill_at_pause(system, marker, point: str) -> None:
+    """Wait until the worker paused at ``point`` (it writes its pid to ``marker``), then SIGKILL its group."""
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert time.monotonic() < deadline, f"the worker never reached {point}"
+        time.sleep(0.1)
+    paused_pid = int(marker.read_text())
+    system.signal_one(WORKER, signal.SIGKILL)
+    time.sleep(0.5)
+    assert not os.path.exists(f"/proc/{paused_pid}/status") or "zombie" in open(
+        f"/proc/{paused_pid}/status").read()
+
+
 def test_worker_killed_mid_commit_resumes_and_stores_each_row_once(crm_system, api, tmp_path):
     marketing = api.as_role("marketing")
     marker = tmp_path / "paused"
@@ -47,15 +60,7 @@ def test_worker_killed_mid_commit_resumes_and_stores_each_row_once(crm_system, a
         assert job["status"] == "review"
         response = marketing.post(f"/api/v1/imports/{job['id']}/commit", json={"unresolved": "skip"})
         assert response.status_code == 202
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert time.monotonic() < deadline, "the worker never reached the pause point"
-            time.sleep(0.1)
-        paused_pid = int(marker.read_text())
-        crm_system.signal_one(WORKER, signal.SIGKILL)
-        time.sleep(0.5)
-        assert not os.path.exists(f"/proc/{paused_pid}/status") or "zombie" in open(
-            f"/proc/{paused_pid}/status").read()
+        kill_at_pause(crm_system, marker, "after_import_batch")
         status = get_ok(marketing, f"/api/v1/imports/{job['id']}")
         assert status["status"] == "committing" and status["progress"] < 100
         restart_worker(crm_system)                    # marker exists: no pause on the new worker
@@ -113,15 +118,7 @@ def test_worker_killed_right_after_a_checkpoint_resumes_with_the_uninterrupted_c
         if point == "after_commit_commit":
             wait_for(marketing, job_id, ("review",))
             assert marketing.post(f"/api/v1/imports/{job_id}/commit", json={"unresolved": "merge"}).status_code == 202
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            assert time.monotonic() < deadline, f"the worker never reached {point}"
-            time.sleep(0.1)
-        paused_pid = int(marker.read_text())
-        crm_system.signal_one(WORKER, signal.SIGKILL)
-        time.sleep(0.5)
-        assert not os.path.exists(f"/proc/{paused_pid}/status") or "zombie" in open(
-            f"/proc/{paused_pid}/status").read()
+        kill_at_pause(crm_system, marker, point)
         restart_worker(crm_system)                    # marker exists: no pause on the new worker
         if point != "after_commit_commit":
             wait_for(marketing, job_id, ("review",), timeout=120)

@@ -16,7 +16,7 @@ from contacts.erasure import ErasureMixin
 from contacts.operations import ContactOps
 from crm_shared.auth import ADMIN, ROLES, WRITERS
 from crm_shared.db import Database
-from crm_shared.errors import ValidationFailed
+from crm_shared.errors import Unauthorized, ValidationFailed
 from crm_shared.reliability import (
     EventOutbox,
     claim_event,
@@ -64,9 +64,15 @@ class ContactsService(ErasureMixin, ServiceBase):
 
     # -- users and sign-in ----------------------------------------------
     @rpc
-    def authenticate(self, email: str, password: str) -> dict[str, Any]:
-        """Public: the gateway's login; the only RPC that needs no token."""
-        return users.authenticate(self.db, email, password)
+    def authenticate(self, email: str, password: str, source_ip: str | None = None) -> dict[str, Any]:
+        """Public: the gateway's login; the only RPC that needs no token. Every attempt is audited."""
+        try:
+            user = users.authenticate(self.db, email, password, source_ip)
+        except Unauthorized:
+            self._commit()          # the failed attempt's audit record
+            raise
+        self._commit()
+        return user
 
     @rpc
     def list_users(self, role: str | None = None) -> list[dict[str, Any]]:

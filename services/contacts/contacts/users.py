@@ -6,8 +6,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from contacts import audit
 from contacts.models import User
-from crm_shared.auth import ROLES, hash_password, verify_password
+from crm_shared.auth import ROLES, Caller, hash_password, verify_password
 from crm_shared.errors import NotFound, Unauthorized, ValidationFailed
 from crm_shared.validators import normalize_email
 
@@ -19,13 +20,26 @@ def user_to_dict(user: User) -> dict[str, Any]:
     return {"id": user.id, "name": user.name, "email": user.email, "role": user.role, "active": user.active}
 
 
-def authenticate(session: Session, email: str, password: str) -> dict[str, Any]:
-    user = session.scalar(sa.select(User).where(User.email == normalize_email(email)))
+def authenticate(session: Session, email: str, password: str, source_ip: str | None = None) -> dict[str, Any]:
+    """Check a sign-in and write its audit record, success or not (RELIABILITY L1: logins are audited).
+
+    The caller commits, also when this raises: a failed sign-in must leave its record.
+    """
+    key = normalize_email(email)
+    user = session.scalar(sa.select(User).where(User.email == key))
+    failure = None
     if user is None or not user.active:
         verify_password(_DUMMY_HASH, password or "")
+        failure = "unknown_or_inactive_user"
+    elif not verify_password(user.password_hash, password or ""):
+        failure = "wrong_password"
+    details = {"email": key, "source_ip": source_ip}
+    if failure:
+        audit.append(session, None, "login_failed", "user", user.id if user else None,
+                     details={**details, "reason": failure})
         raise Unauthorized("invalid email or password")
-    if not verify_password(user.password_hash, password or ""):
-        raise Unauthorized("invalid email or password")
+    audit.append(session, Caller(user_id=user.id, role=user.role, name=user.name, email=user.email), "login",
+                 "user", user.id, details=details)
     return user_to_dict(user)
 
 

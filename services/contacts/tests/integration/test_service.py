@@ -85,3 +85,27 @@ def test_a_denied_import_row_does_not_undo_the_rows_before_it(db_session):
     assert [r["outcome"] for r in results] == ["created", "failed"]
     assert service.get_contact(results[0]["contact_id"])["email"] == mine
     assert service.get_contact(theirs["id"])["department"] is None
+
+
+def test_every_sign_in_attempt_leaves_one_audit_record(db_session):
+    import sqlalchemy as sa
+
+    from contacts.models import AuditEntry
+    from crm_shared.auth import hash_password
+
+    email = f"signin.{uuid.uuid4().hex[:6]}@t.crm"
+    user = User(email=email, name="Sign In", role="sales", password_hash=hash_password("right-password"))
+    db_session.add(user)
+    db_session.flush()
+    service = worker_factory(ContactsService, db=db_session, outbox=_Outbox(), ctx=_Ctx(""))
+    assert service.authenticate(email.upper(), "right-password", "10.1.2.3")["id"] == user.id
+    with pytest.raises(Unauthorized):
+        service.authenticate(email, "wrong-password", "10.1.2.4")
+    with pytest.raises(Unauthorized):
+        service.authenticate(f"nobody.{uuid.uuid4().hex[:6]}@t.crm", "whatever")
+    rows = db_session.scalars(sa.select(AuditEntry).where(AuditEntry.action.in_(("login", "login_failed")))
+                              .order_by(AuditEntry.id.desc()).limit(3)).all()[::-1]
+    assert [(r.action, r.entity_id, r.actor_id) for r in rows] == [
+        ("login", user.id, user.id), ("login_failed", user.id, None), ("login_failed", None, None)]
+    assert [r.details.get("reason") for r in rows] == [None, "wrong_password", "unknown_or_inactive_user"]
+    assert rows[0].details["source_ip"] == "10.1.2.3" and rows[0].details["email"] == email

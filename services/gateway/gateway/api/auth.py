@@ -38,7 +38,7 @@ def login():
     body = load_body(LoginSchema)
     ratelimit.hit(f"login-ip:{request.remote_addr}", limit=30, window_seconds=60)
     ratelimit.hit(f"login-email:{body['email'].lower()}", limit=10, window_seconds=60)
-    user = call("contacts", "authenticate", body["email"], body["password"])
+    user = call("contacts", "authenticate", body["email"], body["password"], request.remote_addr)
     from crm_shared.config import auth_settings
 
     token = create_token(user["id"], user["role"], name=user["name"], email=user["email"])
