@@ -12,7 +12,7 @@ def client(monkeypatch):
     monkeypatch.setenv("CRM_DB_PREFIX", f"rl_{uuid.uuid4().hex[:8]}_")  # a fresh key space per test
     import gateway.api.auth as auth_api
 
-    def fake_call(service, method, email, password):
+    def fake_call(service, method, email, password, source_ip=None):
         return {"id": "u1", "name": "U", "email": email, "role": "sales"}
 
     monkeypatch.setattr(auth_api, "call", fake_call)
