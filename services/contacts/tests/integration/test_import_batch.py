@@ -7,7 +7,7 @@ import sqlalchemy as sa
 
 from contacts import audit, import_ops
 from contacts.models import Activity, AuditEntry, Contact, ImportRow, Note, StageChange, User
-from contacts.operations import ContactOps
+from contacts.operations import MATCH_VIEW, ContactOps
 from crm_shared.auth import Caller
 
 
@@ -147,3 +147,20 @@ def test_a_merge_the_database_refuses_fails_alone_and_leaves_the_audit_chain_val
     assert db_session.get(Contact, bad["id"]).department is None
     db_session.flush()
     assert audit.verify(db_session)["valid"]
+
+
+def test_match_candidates_finds_each_key_kind_once_and_keeps_to_the_limit(db_session):
+    caller = _admin(db_session)
+    ops = _ops(db_session, caller, [])
+    company = f"Blockco {uuid.uuid4().hex[:6]}"
+    primary = ops.create({"first_name": "Pam", "last_name": "Prime", "email": _email("pam"), "phone": "+14155550101",
+                          "emails": [_email("pam.alt")], "phones": ["+14155550102"], "company": company})
+    twin = ops.create({"first_name": "Pam", "last_name": "Prime", "email": _email("twin"), "company": company})
+    keys = {"emails": [primary["emails"][0].upper()], "phones": ["+1 415 555 0102"], "name_keys": ["pam prime"],
+            "company_keys": [company.lower()]}
+    found = ops.match_candidates(keys, view="match")
+    assert sorted(c["id"] for c in found) == sorted([primary["id"], twin["id"]])    # each once
+    assert set(found[0]) == set(MATCH_VIEW)
+    by_secondary_phone = ops.match_candidates({"phones": ["+14155550102"]})
+    assert [c["id"] for c in by_secondary_phone] == [primary["id"]] and "score" in by_secondary_phone[0]
+    assert len(ops.match_candidates(keys, limit=1, view="match")) == 1
