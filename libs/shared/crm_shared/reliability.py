@@ -215,7 +215,7 @@ class OutboxRelay:
             self._lock.release()
 
     def _flush(self, limit: int) -> int:
-        published = 0
+        published: list[int] = []
         with self.engine.begin() as conn:
             rows = conn.execute(
                 sa.select(outbox.c.id, outbox.c.source, outbox.c.event_type, outbox.c.envelope,
@@ -241,9 +241,10 @@ class OutboxRelay:
                     conn.execute(outbox.update().where(outbox.c.id == row.id).values(
                         attempts=row.attempts + 1, last_error=str(exc)[:500]))
                     break
-                conn.execute(outbox.update().where(outbox.c.id == row.id).values(published_at=utcnow()))
-                published += 1
-        return published
+                published.append(row.id)
+            if published:   # one statement for the batch (a crash before it republishes: consumers dedupe)
+                conn.execute(outbox.update().where(outbox.c.id.in_(published)).values(published_at=utcnow()))
+        return len(published)
 
 
 class EventOutbox(DependencyProvider):
