@@ -430,9 +430,7 @@ class ContactsService(ErasureMixin, ServiceBase):
         title = f"Score changed: {previous if previous is not None else '-'} → {score}"
         details = {"score": score, "previous_score": previous, "fit": data.get("fit"),
                    "engagement": data.get("engagement"), "reason": data.get("reason", "")}
-        contact = activity.record_event(self.db, data.get("contact_id"), "score_changed", title, details, envelope)
-        if contact is not None:
-            contact.score = score
+        if activity.record_score(self.db, data.get("contact_id"), score, title, details, envelope):
             operations.invalidate_kpis()
         self._commit()
 
