@@ -34,3 +34,31 @@ def test_inbound_envelope_keeps_unknown_fields():
 def test_bad_envelope_is_refused():
     with pytest.raises(events.EventContractError):
         events.parse_event({"event_type": "x"})
+
+
+def _score(contact_id: str, **extra):
+    return {"contact_id": contact_id, "score": 40, "fit": 30, "engagement": 10, "engagement_level": 10.0, **extra}
+
+
+def test_batch_events_check_every_item():
+    events.validate_event_data("scoring", "scores_changed", {"changes": [_score("c1"), _score("c2")]})
+    with pytest.raises(events.EventContractError, match="score"):
+        events.validate_event_data("scoring", "scores_changed", {"changes": [_score("c1"), {"contact_id": "c2"}]})
+    snapshot = {"contact_id": "c1", "contact": {"id": "c1", "email": "a@x.test"}, "changed": []}
+    events.validate_event_data("contacts", "contacts_created", {"contacts": [snapshot], "import_id": "i1"})
+    with pytest.raises(events.EventContractError, match="contact"):
+        events.validate_event_data("contacts", "contacts_created", {"contacts": [{"contact_id": "c1"}]})
+
+
+def test_batch_events_are_bounded_and_never_empty():
+    with pytest.raises(events.EventContractError):
+        events.validate_event_data("scoring", "scores_changed", {"changes": []})
+    too_many = [_score(f"c{i}") for i in range(events.BATCH_EVENT_LIMIT + 1)]
+    with pytest.raises(events.EventContractError):
+        events.validate_event_data("scoring", "scores_changed", {"changes": too_many})
+
+
+def test_inbound_batch_items_keep_unknown_fields():
+    envelope = make_envelope("scoring", "scores_changed", {"changes": [_score("c1")]})
+    envelope["data"]["changes"][0]["added_in_v2"] = 1
+    assert events.parse_event(envelope)["data"]["changes"][0]["added_in_v2"] == 1

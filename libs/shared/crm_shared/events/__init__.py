@@ -12,6 +12,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields
 
 from crm_shared.events import contacts, imports, messaging, scoring, segments
+from crm_shared.events._base import BATCH_EVENT_LIMIT as BATCH_EVENT_LIMIT
 
 REGISTRY: dict[tuple[str, str], type[Schema]] = {}
 for _module in (contacts, imports, scoring, segments, messaging):

@@ -20,3 +20,7 @@ Bool = fields.Boolean
 Raw = fields.Raw
 Dict = fields.Dict
 List = fields.List
+Nested = fields.Nested
+
+# The most items one batch event carries (contacts_created, scores_changed): a bulk job's chunk.
+BATCH_EVENT_LIMIT = 1000

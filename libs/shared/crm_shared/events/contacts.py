@@ -1,5 +1,7 @@
 """Events published by the contacts service (schema version 1)."""
-from crm_shared.events._base import Bool, ContactRef, Dict, List, Payload, Raw, Str
+from marshmallow import INCLUDE, validate
+
+from crm_shared.events._base import BATCH_EVENT_LIMIT, Bool, ContactRef, Dict, List, Nested, Payload, Raw, Str
 
 SOURCE = "contacts"
 
@@ -10,6 +12,20 @@ class ContactSnapshot(ContactRef):
     contact = Dict(required=True)
     changed = List(Str(), load_default=list)
     actor_id = Str(allow_none=True)
+
+
+class ContactsCreated(Payload):
+    """Many new contacts at once (an import's chunk): one event instead of one ``contact_created`` each.
+
+    Each item is exactly a ``contact_created`` body, so subscribers apply
+    them with the code they use for one; they only save the per-event cost
+    (a message, a claim and a commit per contact), which during a 50,000-row
+    import was most of the machine.
+    """
+
+    contacts = List(Nested(ContactSnapshot, unknown=INCLUDE), required=True,
+                    validate=validate.Length(min=1, max=BATCH_EVENT_LIMIT))
+    import_id = Str(allow_none=True)
 
 
 class ContactDeleted(ContactRef):
@@ -54,6 +70,7 @@ class ContactsImported(Payload):
 SCHEMAS = {
     "contact_created": ContactSnapshot,
     "contact_updated": ContactSnapshot,
+    "contacts_created": ContactsCreated,
     "contact_deleted": ContactDeleted,
     "contacts_merged": ContactsMerged,
     "stage_changed": StageChanged,

@@ -1,5 +1,7 @@
 """Events published by the scoring service (schema version 1)."""
-from crm_shared.events._base import Dict, Float, Int, List, Payload, Raw, Str
+from marshmallow import INCLUDE, validate
+
+from crm_shared.events._base import BATCH_EVENT_LIMIT, Dict, Float, Int, List, Nested, Payload, Raw, Str
 
 SOURCE = "scoring"
 
@@ -12,6 +14,13 @@ class ScoreChanged(Payload):
     engagement = Int(required=True)
     engagement_level = Float(required=True)
     reason = Str(load_default="")
+
+
+class ScoresChanged(Payload):
+    """Many score changes at once (contacts scored in bulk): each item is a ``score_changed`` body."""
+
+    changes = List(Nested(ScoreChanged, unknown=INCLUDE), required=True,
+                   validate=validate.Length(min=1, max=BATCH_EVENT_LIMIT))
 
 
 class EngagementRecorded(Payload):
@@ -49,6 +58,7 @@ class ModelChanged(Payload):
 
 SCHEMAS = {
     "score_changed": ScoreChanged,
+    "scores_changed": ScoresChanged,
     "engagement_recorded": EngagementRecorded,
     "rule_action_requested": RuleActionRequested,
     "hot_lead_detected": HotLeadDetected,
