@@ -64,3 +64,18 @@ def test_follow_ups_lose_their_text_and_a_replay_changes_nothing(db_session):
     follow_up = db_session.scalar(sa.select(FollowUp).where(FollowUp.contact_id == cid))
     assert (follow_up.title, follow_up.description, follow_up.status) == ("[erased]", "", "cancelled")
     assert db_session.scalar(sa.select(sa.func.count()).where(Suppression.email == key)) == 1
+
+
+def test_a_batch_of_new_contacts_is_checked_in_one_go_and_only_erased_addresses_are_suppressed(db_session):
+    erased_address = f"gone.{uuid.uuid4().hex[:8]}@erase.example"
+    db_session.add(Suppression(email=email_key(erased_address), contact_id=None, reason="erased", source="erasure"))
+    db_session.flush()
+    returning, fresh, no_address = (str(uuid.uuid4()) for _ in range(3))
+    emitted: list[tuple[str, dict]] = []
+    suppressed = erasure.suppress_erased(db_session, [
+        (fresh, f"new.{fresh[:8]}@erase.example"), (returning, erased_address.title()), (no_address, None)],
+        lambda t, d: emitted.append((t, d)))
+    assert suppressed == [returning]
+    assert [(t, d["contact_id"]) for t, d in emitted] == [("unsubscribed", returning)]
+    assert erased_address in sending.suppressed(db_session, [erased_address], [returning])
+    assert sending.suppressed(db_session, [f"new.{fresh[:8]}@erase.example"], [fresh]) == set()
