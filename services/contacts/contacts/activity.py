@@ -109,28 +109,45 @@ def record_event(session: Session, contact_id: str | None, type_: str, title: st
     return contact
 
 
-def record_score(session: Session, contact_id: str | None, score: int, title: str, details: dict[str, Any],
-                 envelope: dict[str, Any]) -> bool:
-    """A score change from scoring: the new score and its timeline entry in two statements.
+def score_entry(data: dict[str, Any]) -> tuple[str, int, str, dict[str, Any]]:
+    """A ``score_changed`` body as (contact id, score, timeline title, details)."""
+    score = max(0, min(100, int(data.get("score", 0))))
+    previous = data.get("previous_score")
+    title = f"Score changed: {previous if previous is not None else '-'} → {score}"
+    details = {"score": score, "previous_score": previous, "fit": data.get("fit"),
+               "engagement": data.get("engagement"), "reason": data.get("reason", "")}
+    return str(data.get("contact_id") or ""), score, title, details
+
+
+def record_scores(session: Session, changes: list[dict[str, Any]], envelope: dict[str, Any]) -> int:
+    """Score changes from scoring (one ``score_changed`` or a ``scores_changed`` batch) in two statements.
 
     Every contact an import adds gets one, so this is the contacts service's
-    busiest handler during an import; it skips the ORM's load-change-flush
-    round trips. False when the contact no longer exists.
+    busiest handler during an import: one UPDATE ... FROM VALUES for the
+    scores and one multi-row INSERT for the timeline entries, no ORM round
+    trips. Contacts that no longer exist are skipped; returns how many were updated.
     """
-    if not contact_id:
-        return False
+    entries = {}
+    for data in changes:
+        contact_id, score, title, details = score_entry(data)
+        if contact_id:
+            entries[contact_id] = (score, title, details)   # the last change of a contact wins
+    if not entries:
+        return 0
     when = _occurred_at(envelope)
     table = Contact.__table__
+    values = sa.values(sa.column("id", sa.String), sa.column("score", sa.Integer), name="changed").data(
+        [(contact_id, score) for contact_id, (score, _, _) in entries.items()])
     updated = session.execute(
-        table.update().where(table.c.id == str(contact_id))
-        .values(score=score, last_activity_at=sa.func.greatest(table.c.last_activity_at, when))
-        .returning(table.c.id)).first()
-    if updated is None:
-        return False
-    session.execute(Activity.__table__.insert().values(**activity_row(
-        str(contact_id), "score_changed", title, details, _event_actor(envelope), when,
-        envelope.get("source", "system"), envelope.get("event_id"))))
-    return True
+        table.update().where(table.c.id == values.c.id)
+        .values(score=values.c.score, last_activity_at=sa.func.greatest(table.c.last_activity_at, when))
+        .returning(table.c.id)).scalars().all()
+    if updated:
+        actor, source = _event_actor(envelope), envelope.get("source", "system")
+        session.execute(Activity.__table__.insert(), [
+            activity_row(contact_id, "score_changed", entries[contact_id][1], entries[contact_id][2], actor, when,
+                         source, envelope.get("event_id")) for contact_id in updated])
+    return len(updated)
 
 
 def _occurred_at(envelope: dict[str, Any]) -> datetime:

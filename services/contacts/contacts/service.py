@@ -422,15 +422,17 @@ class ContactsService(ErasureMixin, ServiceBase):
     @reliable_handler("scoring", "score_changed")
     def on_score_changed(self, envelope: dict[str, Any]) -> None:
         """Keeps ``score`` current (no contact_updated: scoring already told everyone)."""
-        if not claim_event(self.db, envelope["event_id"], "contacts.on_score_changed"):
+        self._record_scores(envelope, "contacts.on_score_changed", [envelope.get("data") or {}])
+
+    @reliable_handler("scoring", "scores_changed")
+    def on_scores_changed(self, envelope: dict[str, Any]) -> None:
+        """The batch form (contacts scored in bulk: an import's chunk, the 4-hourly rescore)."""
+        self._record_scores(envelope, "contacts.on_scores_changed", (envelope.get("data") or {}).get("changes") or [])
+
+    def _record_scores(self, envelope: dict[str, Any], handler: str, changes: list[dict[str, Any]]) -> None:
+        if not claim_event(self.db, envelope["event_id"], handler):
             return
-        data = envelope.get("data") or {}
-        score = max(0, min(100, int(data.get("score", 0))))
-        previous = data.get("previous_score")
-        title = f"Score changed: {previous if previous is not None else '-'} → {score}"
-        details = {"score": score, "previous_score": previous, "fit": data.get("fit"),
-                   "engagement": data.get("engagement"), "reason": data.get("reason", "")}
-        if activity.record_score(self.db, data.get("contact_id"), score, title, details, envelope):
+        if activity.record_scores(self.db, changes, envelope):
             operations.invalidate_kpis()
         self._commit()
 

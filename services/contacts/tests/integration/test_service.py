@@ -109,3 +109,41 @@ def test_every_sign_in_attempt_leaves_one_audit_record(db_session):
         ("login", user.id, user.id), ("login_failed", user.id, None), ("login_failed", None, None)]
     assert [r.details.get("reason") for r in rows] == [None, "wrong_password", "unknown_or_inactive_user"]
     assert rows[0].details["source_ip"] == "10.1.2.3" and rows[0].details["email"] == email
+
+
+def _score_body(contact_id: str, score: int, previous: int | None = None) -> dict:
+    return {"contact_id": contact_id, "score": score, "previous_score": previous, "fit": score, "engagement": 0,
+            "engagement_level": 0.0, "reason": "contact created"}
+
+
+def test_a_scores_changed_batch_sets_every_score_and_timeline_entry_once(db_session):
+    import sqlalchemy as sa
+
+    from contacts.models import Activity, Contact
+    from crm_shared.reliability import make_envelope
+
+    service = _service(db_session, _user(db_session, "marketing"))
+    ann, bob = (service.create_contact({"first_name": n, "last_name": "Batch", "email": f"{n}.{uuid.uuid4().hex}@x.io"})
+                for n in ("ann", "bob"))
+    envelope = make_envelope("scoring", "scores_changed", {"changes": [
+        _score_body(ann["id"], 35), _score_body(bob["id"], 91, 20), _score_body(str(uuid.uuid4()), 50)]})
+    service.on_scores_changed(envelope)
+    service.on_scores_changed(envelope)   # redelivered: claimed already, nothing twice
+    scores = dict(db_session.execute(sa.select(Contact.id, Contact.score)
+                                     .where(Contact.id.in_([ann["id"], bob["id"]]))).all())
+    assert scores == {ann["id"]: 35, bob["id"]: 91}
+    entries = db_session.execute(sa.select(Activity.contact_id, Activity.title, Activity.details)
+                                 .where(Activity.type == "score_changed",
+                                        Activity.contact_id.in_([ann["id"], bob["id"]]))).all()
+    assert sorted((e.contact_id, e.title) for e in entries) == sorted(
+        [(ann["id"], "Score changed: - → 35"), (bob["id"], "Score changed: 20 → 91")])
+    assert {e.details["reason"] for e in entries} == {"contact created"}
+
+
+def test_a_single_score_changed_uses_the_same_path(db_session):
+    from crm_shared.reliability import make_envelope
+
+    service = _service(db_session, _user(db_session, "marketing"))
+    cid = service.create_contact({"first_name": "Cy", "last_name": "One", "email": f"cy.{uuid.uuid4().hex}@x.io"})["id"]
+    service.on_score_changed(make_envelope("scoring", "score_changed", _score_body(cid, 140)))
+    assert service.get_contact(cid)["score"] == 100   # clamped to the 0-100 scale
