@@ -85,3 +85,55 @@ def test_formula_cells_are_neutralised(cell):
 def test_plain_cells_are_kept():
     assert v.neutralize_spreadsheet_cell("Acme") == "Acme"
     assert v.neutralize_spreadsheet_cell(None) == ""
+
+
+def _email_validator_answer(raw):
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        result = validate_email(v.normalize_email(raw), check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return result.normalized.lower() if "." in result.domain else None
+
+
+@pytest.mark.parametrize("raw", ["john@example.com", " John.Doe+tag@Sub.Example.co.uk ", "a_b-c@x-y.io",
+                                 "o'neil@example.ie", "x@localhost", "a..b@example.com", "a@-x.com",
+                                 "jörg@example.de", "a@example.c", "a@x.test", "b@mail.local", "c@y.example",
+                                 "\"quoted\"@example.com", "a@b@c.com", "a" * 65 + "@example.com"])
+def test_the_plain_email_fast_path_gives_email_validators_answer(raw):
+    fast = v._plain_email(v.normalize_email(raw))
+    assert fast is None or fast == _email_validator_answer(raw)
+    try:
+        answer = v.validate_email_address(raw)
+    except v.FieldError:
+        answer = None
+    assert answer == _email_validator_answer(raw)
+
+
+@pytest.mark.parametrize("raw", ["+1 555-123-4567", "(555) 123-4567", "555.123.4567", "1-555-123-4567",
+                                 "+1 (415) 555-0100", "+15551234567", "+44 20 7946 0958", "0044 20 7946 0958",
+                                 "555-1234", "+1 555 123 456", "12345678901", "+1+5551234567"])
+def test_the_north_american_fast_path_gives_phonenumbers_answer(raw):
+    import phonenumbers
+
+    fast = v._plain_nanp_phone(v.normalize_text(raw), "US")
+    if fast is not None:
+        parsed = phonenumbers.parse(raw, None if raw.startswith("+") else "US")
+        assert phonenumbers.is_possible_number(parsed)
+        assert fast == phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    assert v._plain_nanp_phone("5551234567", "GB") is None   # 10 bare digits are North American only in the US
+
+
+def test_the_display_form_of_north_american_numbers_is_phonenumbers_international_form():
+    import random
+
+    import phonenumbers
+
+    rng = random.Random(7)
+    numbers = ["+1" + rng.choice("23456789") + "".join(rng.choice("0123456789") for _ in range(9))
+               for _ in range(2000)] + ["+10962216614", "+11804933128", "+442079460958", "+1555"]
+    for e164 in numbers:
+        expected = phonenumbers.format_number(phonenumbers.parse(e164, None),
+                                              phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        assert v.format_phone_international(e164) == expected, e164

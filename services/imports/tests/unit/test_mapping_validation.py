@@ -109,33 +109,18 @@ def test_first_and_last_name_columns_and_comma_names():
     assert validation.split_name("Doe, John") == ("John", "Doe")
 
 
-@pytest.mark.parametrize("raw", ["john@example.com", " John.Doe+tag@Sub.Example.co.uk ", "a_b-c@x-y.io",
-                                 "o'neil@example.ie", "x@localhost", "a..b@example.com", "a@-x.com",
-                                 "jörg@example.de", "a@example.c",
-                                 "a@x.test", "b@mail.local", "c@y.example", "\"quoted\"@example.com", "a@b@c.com"])
-def test_fast_email_path_agrees_with_email_validator(raw):
+@pytest.mark.parametrize("raw", ["john@example.com", " John.Doe+tag@Sub.Example.co.uk ", "a..b@example.com",
+                                 "jörg@example.de", "a@x.test", "\"quoted\"@example.com", "a@b@c.com"])
+def test_a_row_email_is_the_shared_validators_answer(raw):
     from crm_shared import validators as v
 
     try:
         expected = v.validate_email_address(raw)
     except v.FieldError:
         expected = None
-    fast = validation._plain_email(raw)
-    assert fast is None or fast == expected
     headers = ["Name", "Email"]
     result = validation.validate_row(headers, ["Ann Lee", raw], mapping.auto_map(headers))
     assert result.fields.get("email") == expected
-
-
-@pytest.mark.parametrize("raw", ["+1 555-123-4567", "(555) 123-4567", "555.123.4567", "1-555-123-4567",
-                                 "+1 (415) 555-0100", "+15551234567", "+44 20 7946 0958", "0044 20 7946 0958",
-                                 "555-1234", "+1 555 123 456", "12345678901", "+1+5551234567"])
-def test_fast_phone_path_agrees_with_phonenumbers(raw):
-    from crm_shared import validators as v
-
-    fast = validation._plain_us_phone(raw)
-    if fast is not None:
-        assert fast == v.validate_phone(raw)
 
 
 def test_template_offers_every_supported_field_and_valid_rows():
