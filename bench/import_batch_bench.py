@@ -49,6 +49,22 @@ def _rows(n: int, start: int, existing_ids: list[str], merge_share: float, rng: 
     return rows
 
 
+def _time_statements(engine, totals: dict[str, list[float]]) -> None:
+    """Accumulate the wall time of each statement kind between cursor execute and its return."""
+    from sqlalchemy import event
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _before(conn, cursor, statement, parameters, context, executemany):
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    @event.listens_for(engine, "after_cursor_execute")
+    def _after(conn, cursor, statement, parameters, context, executemany):
+        took = time.perf_counter() - conn.info["bench_started"].pop()
+        entry = totals.setdefault(" ".join(statement.split())[:90], [0.0, 0])
+        entry[0] += took
+        entry[1] += 1
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=5000)
@@ -56,6 +72,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--existing", type=int, default=20000)
     parser.add_argument("--merge-share", type=float, default=0.1)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--statements", action="store_true",
+                        help="print the database time of the costliest statement kinds")
     args = parser.parse_args(argv)
 
     os.environ["CRM_DB_PREFIX"] = f"crmib_{uuid.uuid4().hex[:8]}_"
@@ -68,13 +86,16 @@ def main(argv: list[str]) -> int:
     from contacts.operations import ContactOps
     from crm_shared.auth import Caller
     from crm_shared.config import database_url
-    from crm_shared.db import drop_database
+    from crm_shared.db import drop_database, make_engine
     from crm_shared.manage import migrate, package_dir
     from crm_shared.reliability import add_event, add_events
 
     url = database_url("contacts")
     migrate("contacts", package_dir("contacts"))
-    engine = sa.create_engine(url)
+    engine = make_engine(url)     # the services' engine settings (executemany pages)
+    statement_time: dict[str, list[float]] = {}
+    if args.statements:
+        _time_statements(engine, statement_time)
     try:
         with Session(engine) as session:
             admin = User(email="admin@bench.crm", name="Bench Admin", role="admin", password_hash="x")
@@ -112,6 +133,10 @@ def main(argv: list[str]) -> int:
         elapsed = time.monotonic() - started
         print(f"import_batch: {args.rows:,} rows in batches of {args.batch}: {elapsed:.2f} s "
               f"({args.rows / elapsed:,.0f} rows/s); outcomes {outcomes}; sample errors {errors}", flush=True)
+        if args.statements:
+            print("database time by statement (first 90 characters), costliest first:")
+            for text, (seconds, calls) in sorted(statement_time.items(), key=lambda kv: -kv[1][0])[:15]:
+                print(f"  {seconds:7.2f} s {int(calls):6d}x  {text}")
         if profiler:
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(20)
