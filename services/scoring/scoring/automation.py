@@ -18,7 +18,7 @@ from crm_shared.criteria import matches
 from crm_shared.errors import Conflict, NotFound
 from scoring import rules as rulebook
 from scoring.models import ContactFact, ContactProfile, EngagementEvent, Rule, RuleContactState, RuleRun, ScoreHistory
-from scoring.operations import current_model, rule_record, utcnow
+from scoring.operations import current_model, rule_record, rule_records, utcnow
 
 Executor = Callable[[dict[str, Any], ContactProfile, dict[str, Any]], dict[str, Any]]
 DEFAULT_RULE_ID = "default-hot-lead"
@@ -213,21 +213,59 @@ def try_rule(db: Session, rule: dict[str, Any], profile: ContactProfile, trigger
 def evaluate(db: Session, profile: ContactProfile, occurrence: dict[str, Any], execute: Executor,
              now: datetime | None = None) -> list[dict[str, Any]]:
     """Run the live rules an occurrence triggers on one contact, by priority; a blocking match stops the rest."""
+    found = evaluate_many(db, [(profile.contact_id, occurrence)], execute, now, {profile.contact_id: profile})
+    return found.get(profile.contact_id, [])
+
+
+def evaluate_many(db: Session, occurrences: list[tuple[str, dict[str, Any]]], execute: Executor,
+                  now: datetime | None = None, profiles: dict[str, ContactProfile] | None = None
+                  ) -> dict[str, list[dict[str, Any]]]:
+    """``evaluate`` for a batch of ``(contact_id, occurrence)`` (a ``scores_changed`` event).
+
+    The live rules are read once and nothing else is read when none is triggered; the profiles
+    (unless given) and the rule records are loaded in one query each, so a 1,000-contact batch
+    costs a few queries plus the work of the contacts a rule really applies to.
+    Returns the outcomes per contact id (contacts no rule was triggered for are left out).
+    """
     now = now or utcnow()
-    rules = [r for r in live_rules(db, (occurrence["kind"],), now)
-             if rulebook.trigger_matches(r["trigger"], occurrence)]
-    return _run_ordered(db, rules, profile, now, execute, lambda r: rulebook.describe_trigger(r["trigger"]))
+    kinds = tuple(sorted({occurrence["kind"] for _, occurrence in occurrences}))
+    rules = live_rules(db, kinds, now) if kinds else []
+    triggered = [(str(cid), fired) for cid, occurrence in occurrences
+                 if (fired := [r for r in rules if rulebook.trigger_matches(r["trigger"], occurrence)])]
+    if not triggered:
+        return {}
+    ids = list(dict.fromkeys(cid for cid, _ in triggered))
+    if profiles is None:
+        profiles = {p.contact_id: p for p in db.execute(
+            sa.select(ContactProfile).where(ContactProfile.contact_id.in_(ids))).scalars()}
+    _, model = current_model(db)
+    records = rule_records(db, [profiles[cid] for cid in ids if cid in profiles], model, now)
+    outcomes: dict[str, list[dict[str, Any]]] = {}
+    for cid, fired in triggered:
+        profile = profiles.get(cid)
+        if profile is None:
+            continue  # deleted, or its contact_created has not arrived: nothing to act on
+        outcomes.setdefault(cid, []).extend(_run_ordered(
+            db, fired, profile, now, execute, lambda r: rulebook.describe_trigger(r["trigger"]), records[cid]))
+    return outcomes
 
 
 def _run_ordered(db: Session, rules: list[dict[str, Any]], profile: ContactProfile, now: datetime,
-                 execute: Executor, describe: Callable[[dict[str, Any]], str]) -> list[dict[str, Any]]:
-    outcomes = []
+                 execute: Executor, describe: Callable[[dict[str, Any]], str],
+                 record: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The triggered rules on one contact by priority. The record is read once: actions act through
+    other services, so nothing a rule does changes it before the next rule is tried."""
+    outcomes: list[dict[str, Any]] = []
     if not rules:
         return outcomes
-    _, model = current_model(db)
-    for rule in rules:
+    if record is None:
+        _, model = current_model(db)
         record = rule_record(db, profile, model, now)
-        result = try_rule(db, rule, profile, describe(rule), now, execute, record)
+    for rule in rules:
+        if rule.get("criteria") and not matches(rule["criteria"], record, now):
+            result = "no_match"  # try_rule would lock the rule state only to say the same
+        else:
+            result = try_rule(db, rule, profile, describe(rule), now, execute, record)
         outcomes.append({"rule_id": rule["id"], "result": result})
         if result == "acted" and rule["blocking"]:
             break

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from scoring import engine
+from scoring import engine, operations
 from scoring.operations import current_model, utcnow
 
 BATCH = 5000
@@ -162,9 +162,10 @@ def _flush(db: Session, rows: list[dict[str, Any]], on_changed: Callable | None)
 
 
 def _apply(db: Session, version: int, reason: str, now: datetime) -> None:
-    """Scores, history and one ``score_changed`` outbox row per changed contact, all set-based."""
+    """Scores, history and the ``scores_changed`` outbox rows (one per ``EVENT_BATCH_LIMIT`` changed
+    contacts, not one per contact: a full rescore under a new model changes everyone), all set-based."""
     conn = db.connection()
-    params = {"version": version, "now": now, "reason": reason[:200]}
+    params = {"version": version, "now": now, "reason": reason[:200], "chunk": operations.EVENT_BATCH_LIMIT}
     conn.execute(sa.text(
         "INSERT INTO scores (contact_id, score, fit, engagement, engagement_level, model_version, computed_at) "
         "SELECT contact_id, score, fit, engagement, engagement_level, :version, :now FROM rescore_changes "
@@ -175,13 +176,16 @@ def _apply(db: Session, version: int, reason: str, now: datetime) -> None:
     conn.execute(sa.text(
         "INSERT INTO score_history (contact_id, score, previous_score, fit, engagement, reason, model_version, at) "
         "SELECT contact_id, score, previous, fit, engagement, :reason, :version, :now FROM rescore_changes"), params)
+    # each item is exactly a score_changed body; chunks numbered in contact id order
     conn.execute(sa.text(
         "INSERT INTO outbox (event_id, source, event_type, envelope) "
-        "SELECT c.event_id, 'scoring', 'score_changed', jsonb_build_object("
-        "'event_id', c.event_id, 'event_type', 'score_changed', 'schema_version', 1, "
+        "SELECT e.event_id, 'scoring', 'scores_changed', jsonb_build_object("
+        "'event_id', e.event_id, 'event_type', 'scores_changed', 'schema_version', 1, "
         "'occurred_at', to_char(:now AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"'), "
-        "'source', 'scoring', 'data', jsonb_build_object('contact_id', c.contact_id, 'score', c.score, "
-        "'previous_score', c.previous, 'fit', c.fit, 'engagement', c.engagement, "
-        "'engagement_level', c.engagement_level, 'reason', :reason)) "
-        "FROM (SELECT gen_random_uuid()::text AS event_id, * FROM rescore_changes) c"), params)
-
+        "'source', 'scoring', 'data', jsonb_build_object('changes', e.changes)) "
+        "FROM (SELECT gen_random_uuid()::text AS event_id, g.chunk, g.changes FROM ("
+        "  SELECT n.chunk, jsonb_agg(jsonb_build_object('contact_id', n.contact_id, 'score', n.score, "
+        "    'previous_score', n.previous, 'fit', n.fit, 'engagement', n.engagement, "
+        "    'engagement_level', n.engagement_level, 'reason', :reason) ORDER BY n.contact_id) AS changes "
+        "  FROM (SELECT c.*, (row_number() OVER (ORDER BY c.contact_id) - 1) / :chunk AS chunk "
+        "        FROM rescore_changes c) n GROUP BY n.chunk) g) e ORDER BY e.chunk"), params)

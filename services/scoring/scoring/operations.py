@@ -15,9 +15,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from crm_shared.criteria import to_datetime
 from crm_shared.errors import ValidationFailed
+from crm_shared.events import BATCH_EVENT_LIMIT
 from scoring import engine, signals
 from scoring.model import classify_event, default_model, known_event_types, merge_change, validate_model
 from scoring.models import ContactFact, ContactProfile, EngagementEvent, ModelVersion, Score, ScoreHistory
@@ -26,6 +28,8 @@ Publish = Callable[[str, dict[str, Any]], Any]
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_EVENT_AGE = timedelta(days=3650)
 HISTORY_LIMIT = 50
+# Most changes one ``scores_changed`` event carries (bulk.rescore_all reads it too; tests lower it).
+EVENT_BATCH_LIMIT = BATCH_EVENT_LIMIT
 
 
 def utcnow() -> datetime:
@@ -95,14 +99,29 @@ def _str(value: Any) -> str | None:
 
 def upsert_profile(db: Session, contact: dict[str, Any]) -> ContactProfile:
     """Project a full contact snapshot (contact_created / contact_updated / iter_contacts)."""
-    contact_id = str(contact.get("id") or contact.get("contact_id"))
-    values = _profile_values(contact)
-    created = to_datetime(contact.get("created_at")) or utcnow()
-    stmt = insert(ContactProfile).values(contact_id=contact_id, created_at=created, updated_at=utcnow(), **values)
+    return upsert_profiles(db, [contact])[0]
+
+
+def upsert_profiles(db: Session, contacts: list[dict[str, Any]]) -> list[ContactProfile]:
+    """Project many snapshots in one INSERT ... ON CONFLICT (an import's chunk); one profile per contact id.
+
+    A contact listed twice keeps its last snapshot (one statement cannot update a row twice).
+    """
+    now = utcnow()
+    rows: dict[str, dict[str, Any]] = {}
+    for contact in contacts:
+        contact_id = str(contact.get("id") or contact.get("contact_id"))
+        rows[contact_id] = {"contact_id": contact_id, "created_at": to_datetime(contact.get("created_at")) or now,
+                            "updated_at": now, **_profile_values(contact)}
+    if not rows:
+        return []
+    stmt = insert(ContactProfile).values(sorted(rows.values(), key=lambda r: r["contact_id"]))  # lock order
     stmt = stmt.on_conflict_do_update(index_elements=[ContactProfile.contact_id],
-                                      set_={**values, "updated_at": utcnow()})
-    db.execute(stmt)
-    return db.get(ContactProfile, contact_id, populate_existing=True)
+                                      set_={k: stmt.excluded[k] for k in ("email", "stage", "owner_id", "attrs",
+                                                                          "updated_at")})
+    found = db.scalars(stmt.returning(ContactProfile), execution_options={"populate_existing": True}).all()
+    by_id = {p.contact_id: p for p in found}
+    return [by_id[contact_id] for contact_id in rows]
 
 
 def set_stage(db: Session, contact_id: str, stage: str, from_stage: str | None, at: datetime) -> None:
@@ -211,26 +230,51 @@ def affects_score(model: dict[str, Any], event_type: str) -> bool:
 def contact_events(db: Session, contact_id: str, model: dict[str, Any], now: datetime
                    ) -> tuple[list[tuple[str, datetime]], datetime | None]:
     """The contact's events inside the window, and the last active-interest event ever."""
+    return contact_events_many(db, [contact_id], model, now)[contact_id]
+
+
+def contact_events_many(db: Session, contact_ids: list[str], model: dict[str, Any], now: datetime
+                        ) -> dict[str, tuple[list[tuple[str, datetime]], datetime | None]]:
+    """``contact_events`` of many contacts in two queries (a query per contact was most of a bulk rescore)."""
+    ids = list(dict.fromkeys(str(c) for c in contact_ids))
+    found: dict[str, tuple[list[tuple[str, datetime]], datetime | None]] = {cid: ([], None) for cid in ids}
+    if not ids:
+        return found
     since = engine.window_start(model, now)
-    rows = db.execute(sa.select(EngagementEvent.type, EngagementEvent.occurred_at)
-                      .where(EngagementEvent.contact_id == contact_id, EngagementEvent.occurred_at >= since)
-                      .order_by(EngagementEvent.occurred_at)).all()
-    last_active = db.execute(sa.select(sa.func.max(EngagementEvent.occurred_at)).where(
-        EngagementEvent.contact_id == contact_id,
-        EngagementEvent.type.in_(model["active_interest_types"]),
-        EngagementEvent.occurred_at <= now)).scalar()
-    return [(r.type, r.occurred_at) for r in rows], last_active
+    rows = db.execute(sa.select(EngagementEvent.contact_id, EngagementEvent.type, EngagementEvent.occurred_at)
+                      .where(EngagementEvent.contact_id.in_(ids), EngagementEvent.occurred_at >= since)
+                      .order_by(EngagementEvent.contact_id, EngagementEvent.occurred_at)).all()
+    for row in rows:
+        found[row.contact_id][0].append((row.type, row.occurred_at))
+    last_active = db.execute(sa.select(EngagementEvent.contact_id, sa.func.max(EngagementEvent.occurred_at))
+                             .where(EngagementEvent.contact_id.in_(ids),
+                                    EngagementEvent.type.in_(model["active_interest_types"]),
+                                    EngagementEvent.occurred_at <= now)
+                             .group_by(EngagementEvent.contact_id)).all()
+    for contact_id, at in last_active:
+        found[contact_id] = (found[contact_id][0], at)
+    return found
 
 
 def compute(db: Session, profile: ContactProfile, model: dict[str, Any], now: datetime) -> dict[str, Any]:
     """Score, aggregates and events of one contact as of ``now``."""
-    events, last_active = contact_events(db, profile.contact_id, model, now)
-    agg = engine.aggregate_events(events, model, now)
-    if last_active is not None:
-        agg.last_active_at = last_active
-    attrs = {**(profile.attrs or {}), "created_at": profile.created_at}
-    result = engine.score_contact(attrs, agg, model, now)
-    return {"result": result, "agg": agg, "events": events}
+    return compute_many(db, [profile], model, now)[profile.contact_id]
+
+
+def compute_many(db: Session, profiles: list[ContactProfile], model: dict[str, Any], now: datetime
+                 ) -> dict[str, dict[str, Any]]:
+    """``{contact_id: {"result", "agg", "events"}}``: the events of all in two queries, then the engine per contact."""
+    loaded = contact_events_many(db, [p.contact_id for p in profiles], model, now)
+    computed: dict[str, dict[str, Any]] = {}
+    for profile in profiles:
+        events, last_active = loaded[profile.contact_id]
+        agg = engine.aggregate_events(events, model, now)
+        if last_active is not None:
+            agg.last_active_at = last_active
+        attrs = {**(profile.attrs or {}), "created_at": profile.created_at}
+        result = engine.score_contact(attrs, agg, model, now)
+        computed[profile.contact_id] = {"result": result, "agg": agg, "events": events}
+    return computed
 
 
 def rescore(db: Session, publish: Publish, profile: ContactProfile, reason: str,
@@ -239,32 +283,84 @@ def rescore(db: Session, publish: Publish, profile: ContactProfile, reason: str,
 
     Returns ``{"result", "agg", "events", "changed", "previous"}``.
     """
+    return rescore_many(db, publish, [profile], reason, now, batch_event=False)[profile.contact_id]
+
+
+def rescore_many(db: Session, publish: Publish, profiles: list[ContactProfile], reason: str,
+                 now: datetime | None = None, *, batch_event: bool = True) -> dict[str, dict[str, Any]]:
+    """Score many contacts set-based (an import's chunk): a handful of statements instead of several per contact.
+
+    Per contact id the same ``{"result", "agg", "events", "changed", "previous"}`` as ``rescore``.
+    Changed contacts get history and are published as ``scores_changed`` events of at most
+    ``EVENT_BATCH_LIMIT`` changes (``batch_event=False``: one ``score_changed`` each, the one-contact path).
+    """
     now = now or utcnow()
+    profiles = list({p.contact_id: p for p in profiles}.values())
+    if not profiles:
+        return {}
     version, model = current_model(db)
-    computed = compute(db, profile, model, now)
-    result = computed["result"]
-    stored = db.get(Score, profile.contact_id, with_for_update=True)
-    previous = stored.score if stored else None
-    changed = stored is None or (stored.score, stored.fit, stored.engagement) != \
-        (result["score"], result["fit"], result["engagement"])
-    if stored is None:
-        stored = Score(contact_id=profile.contact_id)
-        db.add(stored)
-    stored.score, stored.fit, stored.engagement = result["score"], result["fit"], result["engagement"]
-    stored.engagement_level, stored.model_version, stored.computed_at = result["engagement_level"], version, now
-    if changed:
-        record_change(db, publish, profile.contact_id, result, previous, reason, version, now, model)
-    computed.update(changed=changed, previous=previous)
+    ids = sorted(p.contact_id for p in profiles)
+    # lock in id order, so two batches sharing contacts wait for each other instead of deadlocking
+    stored = {r.contact_id: r for r in db.execute(
+        sa.select(Score.contact_id, Score.score, Score.fit, Score.engagement)
+        .where(Score.contact_id.in_(ids)).order_by(Score.contact_id).with_for_update())}
+    computed = compute_many(db, profiles, model, now)
+    rows, changes = [], []
+    for profile in profiles:
+        item, old = computed[profile.contact_id], stored.get(profile.contact_id)
+        result = item["result"]
+        previous = old.score if old is not None else None
+        changed = old is None or (old.score, old.fit, old.engagement) != \
+            (result["score"], result["fit"], result["engagement"])
+        rows.append({"contact_id": profile.contact_id, "score": result["score"], "fit": result["fit"],
+                     "engagement": result["engagement"], "engagement_level": result["engagement_level"],
+                     "model_version": version, "computed_at": now})
+        if changed:
+            changes.append((profile.contact_id, result, previous))
+        item.update(changed=changed, previous=previous)
+    _write_scores(db, rows)
+    record_changes(db, publish, changes, reason, version, now, batch_event=batch_event)
     return computed
 
 
-def record_change(db: Session, publish: Publish, contact_id: str, result: dict[str, Any], previous: int | None,
-                  reason: str, version: int, now: datetime, model: dict[str, Any]) -> None:
-    db.add(ScoreHistory(contact_id=contact_id, score=result["score"], previous_score=previous, fit=result["fit"],
-                        engagement=result["engagement"], reason=reason[:200], model_version=version, at=now))
-    publish("score_changed", {"contact_id": contact_id, "score": result["score"], "previous_score": previous,
-                              "fit": result["fit"], "engagement": result["engagement"],
-                              "engagement_level": float(result["engagement_level"]), "reason": reason[:200]})
+def _write_scores(db: Session, rows: list[dict[str, Any]]) -> None:
+    """Every scored contact's row in one upsert (a new contact's insert cannot race into a unique violation)."""
+    stmt = insert(Score).values(rows)
+    db.execute(stmt.on_conflict_do_update(
+        index_elements=[Score.contact_id],
+        set_={k: stmt.excluded[k] for k in ("score", "fit", "engagement", "engagement_level", "model_version",
+                                            "computed_at")}))
+    for row in rows:  # Score objects this session loaded earlier would answer the old numbers
+        loaded = db.identity_map.get(identity_key(Score, row["contact_id"]))
+        if loaded is not None:
+            db.expire(loaded)
+
+
+def score_change_body(contact_id: str, result: dict[str, Any], previous: int | None, reason: str
+                      ) -> dict[str, Any]:
+    """The ``score_changed`` body (also each item of ``scores_changed``)."""
+    return {"contact_id": contact_id, "score": result["score"], "previous_score": previous, "fit": result["fit"],
+            "engagement": result["engagement"], "engagement_level": float(result["engagement_level"]),
+            "reason": reason[:200]}
+
+
+def record_changes(db: Session, publish: Publish, changes: list[tuple[str, dict[str, Any], int | None]],
+                   reason: str, version: int, now: datetime, *, batch_event: bool = True) -> None:
+    """History rows (one INSERT) and the events of changed scores: ``scores_changed`` chunks, or
+    one ``score_changed`` each when ``batch_event`` is false."""
+    if not changes:
+        return
+    db.execute(sa.insert(ScoreHistory), [
+        {"contact_id": cid, "score": result["score"], "previous_score": previous, "fit": result["fit"],
+         "engagement": result["engagement"], "reason": reason[:200], "model_version": version, "at": now}
+        for cid, result, previous in changes])
+    bodies = [score_change_body(cid, result, previous, reason) for cid, result, previous in changes]
+    if not batch_event:
+        for body in bodies:
+            publish("score_changed", body)
+        return
+    for start in range(0, len(bodies), EVENT_BATCH_LIMIT):
+        publish("scores_changed", {"changes": bodies[start:start + EVENT_BATCH_LIMIT]})
 
 
 def history(db: Session, contact_id: str, limit: int = HISTORY_LIMIT) -> list[dict[str, Any]]:
@@ -312,19 +408,37 @@ def contact_events_page(db: Session, contact_id: str, page: int, per_page: int) 
 
 def rule_record(db: Session, profile: ContactProfile, model: dict[str, Any], now: datetime) -> dict[str, Any]:
     """A flat record for rule criteria: the contact snapshot, its score and its engagement facts."""
-    stored = db.get(Score, profile.contact_id)
-    last = dict(db.execute(sa.select(EngagementEvent.type, sa.func.max(EngagementEvent.occurred_at))
-                           .where(EngagementEvent.contact_id == profile.contact_id,
-                                  EngagementEvent.occurred_at <= now)
-                           .group_by(EngagementEvent.type)).all())
-    active = [at for t, at in last.items() if t in model["active_interest_types"]]
-    events = {t: at.isoformat() for t, at in last.items()}
-    if active:
-        events["last_activity"] = max(active).isoformat()
-    record = {**(profile.attrs or {}), "stage": profile.stage, "owner_id": profile.owner_id, "events": events,
-              "demo_requested": "demo_requested" in last,
-              "last_email_opened_at": events.get("email_opened")}
-    if stored is not None:
-        record.update(score=stored.score, fit=stored.fit, engagement=stored.engagement,
-                      engagement_level=stored.engagement_level)
-    return record
+    return rule_records(db, [profile], model, now)[profile.contact_id]
+
+
+def rule_records(db: Session, profiles: list[ContactProfile], model: dict[str, Any], now: datetime
+                 ) -> dict[str, dict[str, Any]]:
+    """``rule_record`` of many contacts in two queries (rules over a ``scores_changed`` batch)."""
+    ids = list(dict.fromkeys(p.contact_id for p in profiles))
+    if not ids:
+        return {}
+    scores = {r.contact_id: r for r in db.execute(
+        sa.select(Score.contact_id, Score.score, Score.fit, Score.engagement, Score.engagement_level)
+        .where(Score.contact_id.in_(ids)))}
+    lasts: dict[str, dict[str, datetime]] = {cid: {} for cid in ids}
+    for contact_id, event_type, at in db.execute(
+            sa.select(EngagementEvent.contact_id, EngagementEvent.type, sa.func.max(EngagementEvent.occurred_at))
+            .where(EngagementEvent.contact_id.in_(ids), EngagementEvent.occurred_at <= now)
+            .group_by(EngagementEvent.contact_id, EngagementEvent.type)):
+        lasts[contact_id][event_type] = at
+    records = {}
+    for profile in profiles:
+        last = lasts[profile.contact_id]
+        active = [at for t, at in last.items() if t in model["active_interest_types"]]
+        events = {t: at.isoformat() for t, at in last.items()}
+        if active:
+            events["last_activity"] = max(active).isoformat()
+        record = {**(profile.attrs or {}), "stage": profile.stage, "owner_id": profile.owner_id, "events": events,
+                  "demo_requested": "demo_requested" in last,
+                  "last_email_opened_at": events.get("email_opened")}
+        stored = scores.get(profile.contact_id)
+        if stored is not None:
+            record.update(score=stored.score, fit=stored.fit, engagement=stored.engagement,
+                          engagement_level=stored.engagement_level)
+        records[profile.contact_id] = record
+    return records

@@ -166,8 +166,11 @@ class ScoringService(ErasureMixin, ServiceBase):
             self._maybe_hot(profile, computed)
         return computed
 
-    def _maybe_hot(self, profile: ContactProfile, computed: dict[str, Any]) -> None:
-        _, model = operations.current_model(self.db)
+    def _maybe_hot(self, profile: ContactProfile, computed: dict[str, Any], model: dict[str, Any] | None = None
+                   ) -> None:
+        """``hot_lead_detected`` when the score just crossed the threshold (pass ``model`` in loops)."""
+        if model is None:
+            _, model = operations.current_model(self.db)
         result, previous = computed["result"], computed["previous"]
         threshold = model["hot_threshold"]
         if result["score"] >= threshold and (previous is None or previous < threshold):
@@ -319,15 +322,17 @@ class ScoringService(ErasureMixin, ServiceBase):
         self.db.merge(JobRun(name="rescore_all", last_run_at=datetime.now(UTC), result=result))
         self.db.commit()
         model = operations.current_model(self.db)[1]
-        for n, (contact_id, new_score) in enumerate(crossed):
-            profile = operations.profile_or_none(self.db, contact_id)
-            if profile is None:
-                continue
-            if n < HOT_DETAIL_LIMIT:
-                computed = operations.compute(self.db, profile, model, datetime.now(UTC))
-                computed["previous"] = None
-                self._maybe_hot(profile, computed)
-            else:  # a mass crossing (e.g. a new model): the alert's signals are computed when it is read
+        detailed = crossed[:HOT_DETAIL_LIMIT]
+        profiles = {p.contact_id: p for p in self.db.execute(sa.select(ContactProfile).where(
+            ContactProfile.contact_id.in_([cid for cid, _ in detailed]))).scalars()} if detailed else {}
+        computed_all = operations.compute_many(self.db, list(profiles.values()), model, datetime.now(UTC))
+        for contact_id, _ in detailed:
+            if contact_id in profiles:
+                computed = {**computed_all[contact_id], "previous": None}
+                self._maybe_hot(profiles[contact_id], computed, model)
+        for contact_id, new_score in crossed[HOT_DETAIL_LIMIT:]:
+            # a mass crossing (e.g. a new model): the alert's signals are computed when it is read
+            if operations.profile_or_none(self.db, contact_id) is not None:
                 self._publish("hot_lead_detected", {"contact_id": contact_id, "score": new_score, "urgency": "48h",
                                                     "signals": []})
         self.db.commit()
@@ -461,10 +466,12 @@ class ScoringService(ErasureMixin, ServiceBase):
         self.db.commit()
 
     def _evaluate(self, contact_id: str, occurrence: dict[str, Any]) -> None:
+        self._evaluate_many([(contact_id, occurrence)])
+
+    def _evaluate_many(self, occurrences: list[tuple[str, dict[str, Any]]]) -> None:
+        """Rules over occurrences; the profile is read only when a live rule is triggered."""
         self._defaults()
-        profile = operations.profile_or_none(self.db, contact_id)
-        if profile is not None:
-            automation.evaluate(self.db, profile, occurrence, self._execute)
+        automation.evaluate_many(self.db, occurrences, self._execute)
 
     # -- contacts events: the projection ----------------------------------------------------------
     @reliable_handler("contacts", "contact_created")
@@ -474,6 +481,28 @@ class ScoringService(ErasureMixin, ServiceBase):
         profile = operations.upsert_profile(self.db, envelope["data"]["contact"])
         self._rescore(profile, "contact created")
         self.db.commit()
+
+    @reliable_handler("contacts", "contacts_created")
+    def on_contacts_created(self, envelope: dict[str, Any]) -> None:
+        """An import's chunk of new contacts (up to 1,000): projected and scored set-based in one
+        transaction, answered with ``scores_changed`` chunks instead of one ``score_changed`` each."""
+        if not claim_event(self.db, envelope["event_id"], "scoring.on_contacts_created"):
+            return
+        data = envelope["data"]
+        snapshots = [item["contact"] if item["contact"].get("id") else {**item["contact"], "id": item["contact_id"]}
+                     for item in data["contacts"]]
+        profiles = operations.upsert_profiles(self.db, snapshots)
+        computed = operations.rescore_many(self.db, self._publish, profiles, "contact created")
+        _, model = operations.current_model(self.db)
+        changed = 0
+        for profile in profiles:
+            if computed[profile.contact_id]["changed"]:
+                changed += 1
+                self._maybe_hot(profile, computed[profile.contact_id], model)
+        self.db.commit()
+        log.info("contacts created batch scored", extra={"event_id": envelope["event_id"],
+                                                          "import_id": data.get("import_id"),
+                                                          "contacts": len(profiles), "changed": changed})
 
     @reliable_handler("contacts", "contact_updated")
     def on_contact_updated(self, envelope: dict[str, Any]) -> None:
@@ -628,6 +657,18 @@ class ScoringService(ErasureMixin, ServiceBase):
         self._evaluate(d["contact_id"], {"kind": "score_change", "score": d["score"],
                                          "previous_score": d.get("previous_score")})
         self.db.commit()
+
+    @reliable_handler("scoring", "scores_changed")
+    def on_scores_changed(self, envelope: dict[str, Any]) -> None:
+        """A batch of score changes (bulk paths): the rules ``on_score_changed`` runs, over the whole batch
+        at once (the live rules read once, the profiles in one query, nothing more when no rule applies)."""
+        if not claim_event(self.db, envelope["event_id"], "scoring.on_scores_changed"):
+            return
+        changes = envelope["data"]["changes"]
+        self._evaluate_many([(str(c["contact_id"]), {"kind": "score_change", "score": c["score"],
+                                                     "previous_score": c.get("previous_score")}) for c in changes])
+        self.db.commit()
+        log.info("scores changed batch evaluated", extra={"event_id": envelope["event_id"], "changes": len(changes)})
 
     @reliable_handler("scoring", "model_changed")
     def on_model_changed(self, envelope: dict[str, Any]) -> None:

@@ -56,11 +56,44 @@ def test_bulk_rescore_matches_the_one_contact_path(db_session, change):
         expected = operations.compute(db_session, operations.profile_or_none(db_session, cid), model, NOW)["result"]
         got = stored[cid]
         assert (got.score, got.fit, got.engagement) == (expected["score"], expected["fit"], expected["engagement"])
-    pending = db_session.execute(sa.text("SELECT count(*) FROM outbox WHERE event_type = 'score_changed' "
-                                         "AND envelope->'data'->>'contact_id' = ANY(:ids)"), {"ids": ids}).scalar()
-    assert pending == 60
+    changes = {c["contact_id"]: c for c in _outbox_changes(db_session) if c["contact_id"] in ids}
+    assert len(changes) == 60
+    assert all(changes[cid]["score"] == stored[cid].score and changes[cid]["previous_score"] is None for cid in ids)
     again = bulk.rescore_all(db_session, "test", NOW)
     assert again["changed"] == 0
+
+
+def _outbox_changes(db) -> list[dict]:
+    """Every change in pending ``scores_changed`` outbox rows; no ``score_changed`` row may be left beside them."""
+    rows = db.execute(sa.text("SELECT event_type, envelope FROM outbox WHERE published_at IS NULL "
+                              "AND event_type IN ('score_changed', 'scores_changed') ORDER BY id")).all()
+    assert {r.event_type for r in rows} <= {"scores_changed"}
+    return [c for r in rows for c in r.envelope["data"]["changes"]]
+
+
+def test_bulk_rescore_publishes_scores_changed_chunks_in_the_envelope_contract(db_session, monkeypatch):
+    from crm_shared.events import parse_event, validate_event_data
+
+    monkeypatch.setattr(operations, "EVENT_BATCH_LIMIT", 7)
+    rng = random.Random(11)
+    ids = [make_contact(db_session, rng, position="CEO", industry=None) for _ in range(15)]
+    db_session.execute(sa.text("DELETE FROM outbox WHERE published_at IS NULL"))
+    bulk.rescore_all(db_session, "periodic rescore", NOW)
+    rows = db_session.execute(sa.text("SELECT event_id, source, event_type, envelope FROM outbox "
+                                      "WHERE published_at IS NULL ORDER BY id")).all()
+    assert [len(r.envelope["data"]["changes"]) for r in rows] == [7, 7, 1]   # 15 changed contacts
+    assert {r.event_type for r in rows} == {"scores_changed"} and {r.source for r in rows} == {"scoring"}
+    for row in rows:
+        envelope = row.envelope
+        assert envelope["event_id"] == row.event_id and envelope["event_type"] == "scores_changed"
+        assert (envelope["schema_version"], envelope["source"]) == (1, "scoring")
+        assert datetime.fromisoformat(envelope["occurred_at"]) == NOW
+        parse_event(envelope)
+        validate_event_data("scoring", "scores_changed", envelope["data"])
+    items = [c for r in rows for c in r.envelope["data"]["changes"]]
+    assert sorted(c["contact_id"] for c in items) == sorted(ids)
+    assert {c["reason"] for c in items} == {"periodic rescore"} and {c["score"] for c in items} == {20}
+    assert len({r.event_id for r in rows}) == 3
 
 
 def test_rescore_publishes_only_on_change_and_keeps_history(db_session):
