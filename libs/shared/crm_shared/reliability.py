@@ -188,6 +188,9 @@ class ConfirmingPublisher:
         self.producer = None
 
 
+MAX_FLUSH_BYTES = 4 * 1024 * 1024   # stored envelope bytes one flush loads (see OutboxRelay._next_rows)
+
+
 class OutboxRelay:
     """Publishes committed outbox rows; safe to run from many processes at once (SKIP LOCKED)."""
 
@@ -199,6 +202,7 @@ class OutboxRelay:
         # worker slot): it asks the running one to go round once more.
         self._lock = threading.Lock()
         self._again = False
+        self._capped = False
 
     def flush(self, limit: int = 500) -> int:
         if not self._lock.acquire(blocking=False):
@@ -207,9 +211,9 @@ class OutboxRelay:
         try:
             published = 0
             while True:
-                self._again = False
+                self._again = self._capped = False
                 published += self._flush(limit)
-                if not self._again:
+                if not (self._again or self._capped):   # a page cut short by size: the rest goes now too
                     return published
         finally:
             self._lock.release()
@@ -217,11 +221,7 @@ class OutboxRelay:
     def _flush(self, limit: int) -> int:
         published: list[int] = []
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                sa.select(outbox.c.id, outbox.c.source, outbox.c.event_type, outbox.c.envelope,
-                          outbox.c.attempts)
-                .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit)
-                .with_for_update(skip_locked=True)).all()
+            rows = self._next_rows(conn, limit)
             for row in rows:
                 try:
                     self.publisher.publish(row.envelope, exchange=event_exchange(row.source),
@@ -245,6 +245,31 @@ class OutboxRelay:
             if published:   # one statement for the batch (a crash before it republishes: consumers dedupe)
                 conn.execute(outbox.update().where(outbox.c.id.in_(published)).values(published_at=utcnow()))
         return len(published)
+
+
+    def _next_rows(self, conn: Any, limit: int) -> list[Any]:
+        """The oldest unpublished rows, locked, up to ``limit`` rows or ``MAX_FLUSH_BYTES`` of envelopes.
+
+        Batch events carry up to a thousand items each, so 500 of them (a full
+        rescore) would be half a million dicts in memory at once; the sizes are
+        read first (stored sizes, nothing decompressed) and only what fits is loaded.
+        """
+        heads = conn.execute(
+            sa.select(outbox.c.id, sa.func.pg_column_size(outbox.c.envelope).label("size"))
+            .where(outbox.c.published_at.is_(None)).order_by(outbox.c.id).limit(limit)
+            .with_for_update(skip_locked=True)).all()
+        wanted, total = [], 0
+        for head in heads:
+            if wanted and total + (head.size or 0) > MAX_FLUSH_BYTES:
+                self._capped = True
+                break
+            wanted.append(head.id)
+            total += head.size or 0
+        if not wanted:
+            return []
+        return conn.execute(sa.select(outbox.c.id, outbox.c.source, outbox.c.event_type, outbox.c.envelope,
+                                      outbox.c.attempts).where(outbox.c.id.in_(wanted))
+                            .order_by(outbox.c.id)).all()
 
 
 class EventOutbox(DependencyProvider):

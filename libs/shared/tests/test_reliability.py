@@ -90,3 +90,39 @@ def test_idempotency_key_returns_the_first_result(engine):
         session.rollback()
     with Session(engine) as session:
         assert rel.load_idempotent_result(session, None, "create") is None
+
+
+def test_a_flush_loads_a_bounded_amount_of_envelopes_and_still_publishes_everything(engine, monkeypatch):
+    """Batch events are large: one page holds at most MAX_FLUSH_BYTES of them, the next pages follow at once."""
+    queue_name = f"test-outbox-{uuid.uuid4().hex[:8]}"
+    item = {"contact_id": "c", "score": 40, "fit": 30, "engagement": 10, "engagement_level": 10.0,
+            "reason": uuid.uuid4().hex * 20}
+    with Connection(amqp_uri()) as conn:
+        queue = _queue(queue_name, "scoring", "scores_changed")(conn.default_channel)
+        queue.declare()
+        relay = rel.OutboxRelay(engine)
+        relay.flush()                                   # whatever other tests left
+        with Session(engine) as session:
+            ids = [rel.add_event(session, "scoring", "scores_changed",
+                                 {"changes": [dict(item, contact_id=f"c{n}-{i}") for i in range(50)]})["event_id"]
+                   for n in range(6)]
+            session.commit()
+        loaded: list[int] = []
+        next_rows = rel.OutboxRelay._next_rows
+
+        def counting(self, conn, limit):
+            rows = next_rows(self, conn, limit)
+            loaded.append(len(rows))
+            return rows
+
+        monkeypatch.setattr(rel.OutboxRelay, "_next_rows", counting)
+        with engine.connect() as conn:
+            size = conn.execute(sa.select(sa.func.pg_column_size(rel.outbox.c.envelope))
+                                .where(rel.outbox.c.event_id == ids[0])).scalar()
+        monkeypatch.setattr(rel, "MAX_FLUSH_BYTES", size * 2 + 1)
+        assert relay.flush() == 6
+        assert max(loaded) == 2 and sum(loaded) == 6
+        received = []
+        while (message := queue.get(no_ack=True)) is not None:
+            received.append(message.payload["event_id"])
+        assert received == ids
