@@ -7,9 +7,10 @@ Rules (seed 000 Segments tab and "Segmentation Rules"):
 - a non-manual member that stops qualifying leaves;
 - static segments have manual members only, and they always "qualify".
 
-Two paths keep this true: ``evaluate_contact`` after each event about one
-contact (one SQL query tests every dynamic segment), and ``refresh_segment``,
-set-based over the whole projection (daily timer, criteria edits, rebuilds).
+Two paths keep this true: ``evaluate_contacts`` after each event about one
+contact or a batch of them (one SQL query tests every dynamic segment for all
+of them), and ``refresh_segment``, set-based over the whole projection (daily
+timer, criteria edits, rebuilds).
 Every change writes a ``segment_membership_changed`` event into the outbox in
 the same transaction; the full refresh does so in SQL, so a refresh that moves
 100,000 contacts does not loop in Python.
@@ -27,7 +28,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.util import ClauseAdapter
 
-from crm_shared.reliability import add_event
+from crm_shared.reliability import add_event, add_events
 from segments.models import ContactProjection, Segment, SegmentMember
 from segments.query import compile_body, compile_criteria
 
@@ -47,65 +48,154 @@ class Change:
     manual: bool = False
     actor_id: str | None = None
 
+    def data(self) -> dict[str, Any]:
+        """The ``segment_membership_changed`` body."""
+        return {"segment_id": self.segment_id, "segment_name": self.segment_name, "contact_id": self.contact_id,
+                "change": self.change, "manual": self.manual, "actor_id": self.actor_id}
+
     def publish(self, session: Session) -> None:
-        add_event(session, SOURCE, EVENT, {
-            "segment_id": self.segment_id, "segment_name": self.segment_name, "contact_id": self.contact_id,
-            "change": self.change, "manual": self.manual, "actor_id": self.actor_id})
+        add_event(session, SOURCE, EVENT, self.data())
+
+
+def publish_all(session: Session, changes: list[Change]) -> None:
+    """One outbox INSERT for many changes (a batch evaluation); each is the event ``Change.publish`` writes."""
+    add_events(session, SOURCE, EVENT, [c.data() for c in changes])
 
 
 def dynamic_segments(session: Session) -> list[Segment]:
-    return list(session.scalars(sa.select(Segment).where(Segment.kind == "dynamic").order_by(Segment.created_at)))
+    """Dynamic segments in a fixed order (creation, then id), the order changes are reported in."""
+    return list(session.scalars(sa.select(Segment).where(Segment.kind == "dynamic")
+                                .order_by(Segment.created_at, Segment.id)))
+
+
+def qualifications(session: Session, segments: list[Segment], contact_ids: Iterable[str],
+                   now: datetime | None = None) -> dict[str, dict[str, bool]]:
+    """Whether each contact meets each segment's criteria, per contact id (static segments: always true).
+
+    One query per ``EVALUATE_CHUNK`` contacts tests every dynamic segment (a
+    compiled column each), so a batch of a thousand contacts costs one round
+    trip, not a thousand. Contacts the projection does not have qualify for no
+    dynamic segment.
+    """
+    ids = list(dict.fromkeys(str(i) for i in contact_ids))
+    static = {s.id: True for s in segments if s.kind == "static"}
+    dynamic = [s for s in segments if s.kind == "dynamic" and s.criteria]
+    result = {cid: {**static, **{s.id: False for s in dynamic}} for cid in ids}
+    if not dynamic or not ids:
+        return result
+    columns = [compile_criteria(s.criteria, now).label(f"s{i}") for i, s in enumerate(dynamic)]
+    for start in range(0, len(ids), EVALUATE_CHUNK):
+        chunk = ids[start:start + EVALUATE_CHUNK]
+        for row in session.execute(sa.select(P.c.contact_id, *columns).where(P.c.contact_id.in_(chunk))):
+            verdict = result[row[0]]
+            for i, segment in enumerate(dynamic):
+                verdict[segment.id] = bool(row[i + 1])
+    return result
 
 
 def qualification(session: Session, segments: list[Segment], contact_id: str,
                   now: datetime | None = None) -> dict[str, bool]:
     """Whether one contact meets each segment's criteria (static segments: always true)."""
-    result = {s.id: True for s in segments if s.kind == "static"}
-    dynamic = [s for s in segments if s.kind == "dynamic" and s.criteria]
-    if not dynamic:
-        return result
-    columns = [compile_criteria(s.criteria, now).label(f"s{i}") for i, s in enumerate(dynamic)]
-    row = session.execute(sa.select(*columns).where(P.c.contact_id == contact_id)).first()
-    for i, segment in enumerate(dynamic):
-        result[segment.id] = bool(row[i]) if row is not None else False
-    return result
+    return qualifications(session, segments, [contact_id], now)[str(contact_id)]
 
 
 def evaluate_contact(session: Session, contact_id: str, now: datetime | None = None) -> list[Change]:
     """Bring one contact's memberships in line with its projected attributes; return the changes."""
+    return evaluate_contacts(session, [contact_id], now)
+
+
+def evaluate_contacts(session: Session, contact_ids: Iterable[str], now: datetime | None = None) -> list[Change]:
+    """Bring many contacts' memberships in line with their projected attributes; return the changes.
+
+    The batch events (an import's ``contacts_created``, scoring's
+    ``scores_changed``) name up to 1,000 contacts; testing them one by one was
+    three queries and a write per contact and segment. Here the dynamic
+    segments are read once, every contact is tested against every segment in
+    one query per chunk, their membership rows are locked in one query (in
+    (contact, segment) order, so concurrent batches lock in the same order),
+    and joins, leaves and flag changes are one statement each. The decision
+    per (contact, segment) is the one ``evaluate_contact`` has always made;
+    changes come back (and go into the outbox) in contact order, then segment
+    order, as evaluating the contacts one after the other gives.
+    """
+    ids = list(dict.fromkeys(str(i) for i in contact_ids if i is not None and str(i)))
     segments = dynamic_segments(session)
-    if not segments:
+    if not segments or not ids:
         return []
-    verdict = qualification(session, segments, contact_id, now)
-    rows = {r.segment_id: r for r in session.execute(
-        sa.select(M).where(M.c.contact_id == contact_id).with_for_update())}
-    changes: list[Change] = []
+    verdicts = qualifications(session, segments, ids, now)
+    segment_ids = [s.id for s in segments]
+    rows: dict[tuple[str, str], Any] = {}
+    for start in range(0, len(ids), EVALUATE_CHUNK):
+        chunk = ids[start:start + EVALUATE_CHUNK]
+        rows.update({(r.contact_id, r.segment_id): r for r in session.execute(
+            sa.select(M).where(M.c.contact_id.in_(chunk), M.c.segment_id.in_(segment_ids))
+            .order_by(M.c.contact_id, M.c.segment_id).with_for_update())})
+    planned: list[Change] = []
+    joins: list[tuple[str, str]] = []
+    leaves: list[tuple[str, str]] = []
+    flags: dict[bool, list[tuple[str, str]]] = {True: [], False: []}
+    for contact_id in ids:
+        verdict = verdicts[contact_id]
+        for segment in segments:
+            qualifies, row = verdict.get(segment.id, False), rows.get((contact_id, segment.id))
+            key = (segment.id, contact_id)
+            if qualifies and row is None:
+                joins.append(key)
+                planned.append(Change(segment.id, segment.name, contact_id, JOINED))
+            elif qualifies and not row.qualifies:
+                flags[True].append(key)
+                planned.append(Change(segment.id, segment.name, contact_id, QUALIFIES, manual=row.manual))
+            elif not qualifies and row is not None and not row.manual:
+                leaves.append(key)
+                planned.append(Change(segment.id, segment.name, contact_id, LEFT))
+            elif not qualifies and row is not None and row.qualifies:
+                flags[False].append(key)
+                planned.append(Change(segment.id, segment.name, contact_id, NO_LONGER, manual=True))
+    if not planned:
+        return []
     stamp = datetime.now(UTC)
-    for segment in segments:
-        qualifies, row = verdict[segment.id], rows.get(segment.id)
-        if qualifies and row is None:
-            inserted = session.execute(insert(M).values(
-                segment_id=segment.id, contact_id=contact_id, manual=False, qualifies=True,
-                added_at=stamp, updated_at=stamp).on_conflict_do_nothing().returning(M.c.contact_id)).first()
-            if inserted is not None:
-                changes.append(Change(segment.id, segment.name, contact_id, JOINED))
-        elif qualifies and not row.qualifies:
-            _set_qualifies(session, segment.id, contact_id, True, stamp)
-            changes.append(Change(segment.id, segment.name, contact_id, QUALIFIES, manual=row.manual))
-        elif not qualifies and row is not None and not row.manual:
-            session.execute(M.delete().where((M.c.segment_id == segment.id) & (M.c.contact_id == contact_id)))
-            changes.append(Change(segment.id, segment.name, contact_id, LEFT))
-        elif not qualifies and row is not None and row.qualifies:
-            _set_qualifies(session, segment.id, contact_id, False, stamp)
-            changes.append(Change(segment.id, segment.name, contact_id, NO_LONGER, manual=True))
-    for change in changes:
-        change.publish(session)
+    joined = _insert_members(session, joins, stamp)
+    for value, keys in flags.items():
+        for chunk in _chunks(keys):
+            session.execute(M.update().where(sa.tuple_(M.c.segment_id, M.c.contact_id).in_(chunk))
+                            .values(qualifies=value, updated_at=stamp))
+    for chunk in _chunks(leaves):
+        session.execute(M.delete().where(sa.tuple_(M.c.segment_id, M.c.contact_id).in_(chunk)))
+    # A join another transaction made first (the row appeared after our lock query) is not ours to report.
+    changes = [c for c in planned if c.change != JOINED or (c.segment_id, c.contact_id) in joined]
+    publish_all(session, changes)
     return changes
 
 
-def _set_qualifies(session: Session, segment_id: str, contact_id: str, value: bool, stamp: datetime) -> None:
-    session.execute(M.update().where((M.c.segment_id == segment_id) & (M.c.contact_id == contact_id))
-                    .values(qualifies=value, updated_at=stamp))
+EVALUATE_CHUNK = 1000  # contacts per qualification / lock query, (segment, contact) pairs per write
+
+
+def _chunks(keys: list[tuple[str, str]]) -> Iterable[list[tuple[str, str]]]:
+    ordered = sorted(keys, key=lambda k: (k[1], k[0]))  # the lock order: contact, then segment
+    for start in range(0, len(ordered), EVALUATE_CHUNK):
+        yield ordered[start:start + EVALUATE_CHUNK]
+
+
+def _insert_members(session: Session, keys: list[tuple[str, str]], stamp: datetime) -> set[tuple[str, str]]:
+    """Automatic memberships in one INSERT per chunk; returns the (segment, contact) pairs actually inserted.
+
+    The pairs travel as two arrays, so the statement is the same for any
+    number of rows and SQLAlchemy compiles it once (a 2,000-row VALUES list
+    took longer to compile than to run).
+    """
+    inserted: set[tuple[str, str]] = set()
+    for chunk in _chunks(keys):
+        inserted.update((r.segment_id, r.contact_id) for r in session.execute(_INSERT_MEMBERS, {
+            "segment_ids": [k[0] for k in chunk], "contact_ids": [k[1] for k in chunk], "stamp": stamp}))
+    return inserted
+
+
+_INSERT_MEMBERS = sa.text("""
+    INSERT INTO segment_members (segment_id, contact_id, manual, qualifies, added_at, updated_at)
+    SELECT segment_id, contact_id, false, true, :stamp, :stamp
+    FROM unnest(CAST(:segment_ids AS text[]), CAST(:contact_ids AS text[])) AS k(segment_id, contact_id)
+    ON CONFLICT (segment_id, contact_id) DO NOTHING
+    RETURNING segment_id, contact_id""")
 
 
 def remove_contact(session: Session, contact_ids: Iterable[str]) -> list[Change]:

@@ -344,6 +344,8 @@ def add_members(session: Session, caller: Caller, segment_id: str, contact_ids: 
     existing = {r.contact_id: r for r in session.execute(
         sa.select(M).where(M.c.segment_id == segment.id, M.c.contact_id.in_(wanted)))} if wanted else {}
     stamp = _now()
+    fresh = [i for i in wanted if i not in existing]
+    verdicts = membership.qualifications(session, [segment], fresh)  # one query for all the new members
     added, already, overridden, changes = [], [], [], []
     for contact_id in wanted:
         row = existing.get(contact_id)
@@ -355,7 +357,7 @@ def add_members(session: Session, caller: Caller, segment_id: str, contact_ids: 
                             .values(manual=True, added_by=caller.user_id, updated_at=stamp))
             already.append(contact_id)
             continue
-        qualifies = membership.qualification(session, [segment], contact_id).get(segment.id, True)
+        qualifies = verdicts[contact_id].get(segment.id, True)
         session.execute(insert(M).values(segment_id=segment.id, contact_id=contact_id, manual=True,
                                          qualifies=qualifies, added_by=caller.user_id, added_at=stamp,
                                          updated_at=stamp).on_conflict_do_nothing())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from typing import Any
 
 from nameko.rpc import RpcProxy
@@ -171,17 +172,31 @@ class SegmentsService(ErasureMixin, ServiceBase):
         log.info("segments refreshed", extra={"segments": len(result["segments"])})
 
     # -- events ----------------------------------------------------------
-    def _apply(self, envelope: dict[str, Any], handler: str, apply) -> None:
+    def _apply(self, envelope: dict[str, Any], handler: str, apply: Callable[[dict[str, Any]], list[str]]) -> None:
+        """Claim the event, apply it to the projection, re-evaluate the contacts it changed, commit once.
+
+        The contacts go to ``evaluate_contacts`` together: a batch event's
+        thousand contacts cost a few statements, not three queries each.
+        """
         if not claim_event(self.db, envelope["event_id"], f"segments.{handler}"):
             return
-        for contact_id in apply(envelope["data"]) or []:
-            membership.evaluate_contact(self.db, contact_id)
+        contact_ids = apply(envelope["data"]) or []
+        changes = membership.evaluate_contacts(self.db, contact_ids) if contact_ids else []
         self.db.commit()
+        if len(contact_ids) > 1:
+            log.info("segments evaluated", extra={"handler": handler, "event_id": envelope["event_id"],
+                                                  "contacts": len(contact_ids), "changes": len(changes)})
 
     @reliable_handler("contacts", "contact_created")
     def on_contact_created(self, envelope: dict[str, Any]) -> None:
         self._apply(envelope, "on_contact_created",
                     lambda data: projection.apply_snapshots(self.db, [data["contact"]]))
+
+    @reliable_handler("contacts", "contacts_created")
+    def on_contacts_created(self, envelope: dict[str, Any]) -> None:
+        """An import's chunk: every snapshot upserted, then all the new contacts evaluated together."""
+        self._apply(envelope, "on_contacts_created",
+                    lambda data: projection.apply_snapshots(self.db, [item["contact"] for item in data["contacts"]]))
 
     @reliable_handler("contacts", "contact_updated")
     def on_contact_updated(self, envelope: dict[str, Any]) -> None:
@@ -207,6 +222,12 @@ class SegmentsService(ErasureMixin, ServiceBase):
         self._apply(envelope, "on_score_changed",
                     lambda data: [data["contact_id"]]
                     if projection.apply_score(self.db, data, envelope.get("occurred_at")) else [])
+
+    @reliable_handler("scoring", "scores_changed")
+    def on_scores_changed(self, envelope: dict[str, Any]) -> None:
+        """Bulk scoring (new imports, the 4-hourly rescore): every score applied, then the contacts evaluated."""
+        self._apply(envelope, "on_scores_changed",
+                    lambda data: projection.apply_scores(self.db, data["changes"], envelope.get("occurred_at")))
 
     @reliable_handler("scoring", "engagement_recorded")
     def on_engagement_recorded(self, envelope: dict[str, Any]) -> None:
