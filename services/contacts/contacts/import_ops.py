@@ -27,6 +27,7 @@ from contacts.notes import add_note
 from contacts.operations import ContactOps, email_conflict, invalidate_kpis
 from crm_shared.auth import ADMIN, MARKETING, SALES, SYSTEM
 from crm_shared.errors import CrmError, Forbidden, ValidationFailed
+from crm_shared.events import BATCH_EVENT_LIMIT
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,9 @@ def _create_rows(ops: ContactOps, import_id: str, items: RowSet) -> Outcomes:
         session.execute(sa.insert(Note.__table__), notes)
     session.execute(sa.insert(Activity.__table__), [item.extras["activity"] for item in stored])
     session.execute(sa.insert(StageChange.__table__), [item.extras["stage"] for item in stored])
-    ops.emit_many("contact_created", [ops.snapshot_data(item.contact.id, item.snapshot, []) for item in stored])
+    created = [ops.snapshot_data(item.contact.id, item.snapshot, []) for item in stored]
+    for start in range(0, len(created), BATCH_EVENT_LIMIT):   # one event a chunk, not one a contact
+        ops.emit("contacts_created", {"contacts": created[start:start + BATCH_EVENT_LIMIT], "import_id": import_id})
     audit.append_many(session, ops.caller, [
         {"action": "import_create", "entity": "contact", "entity_id": item.contact.id, "after": item.snapshot,
          "details": item.extras["audit_details"]} for item in stored])

@@ -70,8 +70,11 @@ def test_a_batch_stores_good_rows_and_fails_each_bad_one_alone(db_session):
     timeline = db_session.execute(sa.select(Activity.type, Activity.title).where(Activity.contact_id == ann.id)).all()
     assert ("contact_created", "Contact imported") in timeline
     assert db_session.scalar(sa.select(StageChange.to_stage).where(StageChange.contact_id == dee.id)) == "New"
-    created = [d["contact_id"] for t, d in events if t == "contact_created"]
-    assert sorted(created) == sorted([ann.id, dee.id])
+    assert not [t for t, _ in events if t == "contact_created"]   # one batch event, not one per contact
+    batches = [d for t, d in events if t == "contacts_created"]
+    assert len(batches) == 1 and batches[0]["import_id"] == import_id
+    assert sorted(item["contact_id"] for item in batches[0]["contacts"]) == sorted([ann.id, dee.id])
+    assert {item["contact"]["email"] for item in batches[0]["contacts"]} == {ann.email, dee.email}
     assert [d["contact_id"] for t, d in events if t == "contact_updated"] == [existing["id"]]
     imported = [d for t, d in events if t == "contacts_imported"]
     assert imported == [{"import_id": import_id, "contact_ids": [ann.id, dee.id], "created": True}]
@@ -83,6 +86,12 @@ def test_a_batch_stores_good_rows_and_fails_each_bad_one_alone(db_session):
     assert sorted(stored) == list(range(1, 9))
     assert stored[1].version_after == 1 and stored[6].version_after == 2 and stored[2].version_after is None
     assert audit.verify(db_session)["valid"]
+
+
+def _created_ids(events: list) -> list[str]:
+    """Contacts announced as created, in the batch event or (the one-row fallback) singly."""
+    return [item["contact_id"] for t, d in events if t in ("contacts_created", "contact_created")
+            for item in (d["contacts"] if t == "contacts_created" else [d])]
 
 
 def test_a_redelivered_batch_writes_nothing_and_returns_the_stored_outcomes(db_session):
@@ -118,8 +127,7 @@ def test_a_database_error_in_the_set_falls_back_to_one_savepoint_per_row(db_sess
     assert results[1]["error"] == "the database refused this row"
     hal = db_session.get(Contact, results[0]["contact_id"])
     assert hal.company == "Fallback Ltd" and hal.company_id
-    assert [d["contact_id"] for t, d in events if t == "contact_created"] == [results[0]["contact_id"],
-                                                                             results[2]["contact_id"]]
+    assert _created_ids(events) == [results[0]["contact_id"], results[2]["contact_id"]]
     assert audit.verify(db_session)["valid"]
 
 
