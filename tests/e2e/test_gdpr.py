@@ -117,7 +117,8 @@ def test_erasure_removes_personal_data_everywhere_and_keeps_the_suppression(admi
                                                                            crm_system):
     first, last = f"Gdpr{letters()}", f"Erasure{letters()}"
     email = f"{first.lower()}.{last.lower()}@erase.example"
-    job = import_csv(admin, f"First Name,Last Name,Email,Phone,City\n{first},{last},{email},+14155550123,Oslo\n")
+    phone = f"+1646{uuid.uuid4().int % 8_000_000 + 2_000_000}"   # its own number: a shared one would be a duplicate
+    job = import_csv(admin, f"First Name,Last Name,Email,Phone,City\n{first},{last},{email},{phone},Oslo\n")
     contact = imported_contact(admin, job["id"])
     cid = contact["id"]
 
