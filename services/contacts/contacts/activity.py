@@ -185,7 +185,32 @@ def import_activity(session: Session, envelope: dict[str, Any], data: dict[str, 
         seen = set(session.scalars(sa.select(Activity.contact_id).where(
             Activity.contact_id.in_(ids), Activity.type == "import_completed",
             Activity.details["import_id"].astext == str(import_id))))
-        for contact_id in ids:
-            if contact_id not in seen:
-                record_event(session, contact_id, "import_completed", f"{verb} by import of {file_name}",
-                             {"import_id": import_id, "file_name": file_name}, envelope)
+        record_for_many(session, [i for i in ids if i not in seen], "import_completed",
+                        f"{verb} by import of {file_name}", {"import_id": import_id, "file_name": file_name},
+                        envelope)
+
+
+def record_for_many(session: Session, contact_ids: list[str], type_: str, title: str, details: dict[str, Any],
+                    envelope: dict[str, Any], chunk: int = 5000) -> int:
+    """The same timeline entry on many contacts in two statements a chunk (an import touches 50,000).
+
+    What ``record_event`` does for one contact, set-based: contacts that no
+    longer exist are skipped, ``last_activity_at`` (and, for interactions,
+    ``last_contact_at``) move forward. Returns how many contacts got the entry.
+    """
+    when, actor, source = _occurred_at(envelope), _event_actor(envelope), envelope.get("source", "system")
+    table = Contact.__table__
+    moved = {"last_activity_at": sa.func.greatest(table.c.last_activity_at, when)}
+    if type_ in INTERACTIONS:
+        moved["last_contact_at"] = sa.func.greatest(table.c.last_contact_at, when)
+    done = 0
+    for start in range(0, len(contact_ids), chunk):
+        ids = contact_ids[start:start + chunk]
+        found = session.execute(table.update().where(table.c.id.in_(ids)).values(**moved)
+                                .returning(table.c.id)).scalars().all()
+        if found:
+            session.execute(Activity.__table__.insert(), [
+                activity_row(contact_id, type_, title, details, actor, when, source, envelope.get("event_id"))
+                for contact_id in found])
+        done += len(found)
+    return done

@@ -147,3 +147,27 @@ def test_a_single_score_changed_uses_the_same_path(db_session):
     cid = service.create_contact({"first_name": "Cy", "last_name": "One", "email": f"cy.{uuid.uuid4().hex}@x.io"})["id"]
     service.on_score_changed(make_envelope("scoring", "score_changed", _score_body(cid, 140)))
     assert service.get_contact(cid)["score"] == 100   # clamped to the 0-100 scale
+
+
+def test_import_completed_puts_one_entry_on_each_touched_contact(db_session):
+    import sqlalchemy as sa
+
+    from contacts.models import Activity, Contact
+    from crm_shared.reliability import make_envelope
+
+    service = _service(db_session, _user(db_session, "marketing"))
+    ann, bob = (service.create_contact({"first_name": n, "last_name": "Imp", "email": f"{n}.{uuid.uuid4().hex}@x.io"})
+                for n in ("ann", "bob"))
+    import_id = str(uuid.uuid4())
+    data = {"import_id": import_id, "file_name": "leads.csv", "created_contact_ids": [ann["id"], str(uuid.uuid4())],
+            "merged_contact_ids": [bob["id"]], "summary": {}}
+    envelope = make_envelope("imports", "import_completed", data)
+    service.on_import_completed(envelope)
+    service.on_import_completed(make_envelope("imports", "import_completed", data))  # same import again: no twins
+    entries = db_session.execute(sa.select(Activity.contact_id, Activity.title, Activity.occurred_at).where(
+        Activity.type == "import_completed", Activity.contact_id.in_([ann["id"], bob["id"]]))).all()
+    assert sorted((e.contact_id, e.title) for e in entries) == sorted(
+        [(ann["id"], "Created by import of leads.csv"), (bob["id"], "Updated by import of leads.csv")])
+    last = dict(db_session.execute(sa.select(Contact.id, Contact.last_activity_at)
+                                   .where(Contact.id.in_([ann["id"], bob["id"]]))).all())
+    assert all(last[e.contact_id] >= e.occurred_at for e in entries)
