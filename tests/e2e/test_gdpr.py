@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from crm_shared.config import SERVICES, database_url
 from crm_shared.gdpr import email_key
 from crm_shared.smtp_sink import read_messages
-from crm_shared.testing.helpers import letters, wait_for
+from crm_shared.testing.helpers import letters, query, wait_for
 
 
 # -- helpers ------------------------------------------------------------------------------
@@ -88,15 +88,6 @@ def rows_mentioning(needles: list[str]) -> dict[str, list[str]]:
         finally:
             engine.dispose()
     return found
-
-
-def query(service: str, sql: str, **params: Any) -> list:
-    engine = sa.create_engine(database_url(service), poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql), params).all()
-    finally:
-        engine.dispose()
 
 
 

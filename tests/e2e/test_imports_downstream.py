@@ -9,23 +9,10 @@ dynamic segment it qualifies for, and the Hot Lead rule still fires.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-import sqlalchemy as sa
-
-from crm_shared.config import database_url
-from crm_shared.testing.helpers import wait_for
+from crm_shared.testing.helpers import query, wait_for
 
 BASE = "/api/v1"
-
-
-def _query(service: str, sql: str, **params: Any) -> list:
-    engine = sa.create_engine(database_url(service), poolclass=sa.pool.NullPool)
-    try:
-        with engine.connect() as conn:
-            return conn.execute(sa.text(sql), params).all()
-    finally:
-        engine.dispose()
 
 
 def _import(client, csv_text: str) -> str:
@@ -60,11 +47,11 @@ def test_imported_contacts_are_scored_segmented_and_alerted_from_one_batch_event
     ids = [c["id"] for c in listed]
 
     # one batch event for the chunk, none per contact
-    batches = _query("contacts", "SELECT envelope FROM outbox WHERE event_type = 'contacts_created' "
+    batches = query("contacts", "SELECT envelope FROM outbox WHERE event_type = 'contacts_created' "
                                  "AND envelope->'data'->>'import_id' = :i", i=import_id)
     assert len(batches) == 1
     assert sorted(item["contact_id"] for item in batches[0][0]["data"]["contacts"]) == sorted(ids)
-    assert _query("contacts", "SELECT count(*) FROM outbox WHERE event_type = 'contact_created' "
+    assert query("contacts", "SELECT count(*) FROM outbox WHERE event_type = 'contact_created' "
                               "AND envelope->'data'->>'contact_id' = ANY(:ids)", ids=ids)[0][0] == 0
 
     # every contact's list score is scoring's score, and the change is on its timeline

@@ -54,3 +54,17 @@ def new_contact(client: Any, **fields: Any) -> dict:
     response = client.post("/api/v1/contacts", json=body)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def query(service: str, sql: str, **params: Any) -> list:
+    """Rows of one SQL statement on a service's own database (for effects the API does not show)."""
+    import sqlalchemy as sa
+
+    from crm_shared.config import database_url
+
+    engine = sa.create_engine(database_url(service), poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text(sql), params).all()
+    finally:
+        engine.dispose()
