@@ -48,6 +48,10 @@ def test_batch_events_check_every_item():
     events.validate_event_data("contacts", "contacts_created", {"contacts": [snapshot], "import_id": "i1"})
     with pytest.raises(events.EventContractError, match="contact"):
         events.validate_event_data("contacts", "contacts_created", {"contacts": [{"contact_id": "c1"}]})
+    changed = dict(snapshot, changed=["department"])
+    events.validate_event_data("contacts", "contacts_updated", {"contacts": [changed], "import_id": "i1"})
+    with pytest.raises(events.EventContractError):
+        events.validate_event_data("contacts", "contacts_updated", {"contacts": []})
 
 
 def test_batch_events_are_bounded_and_never_empty():

@@ -203,6 +203,12 @@ class SegmentsService(ErasureMixin, ServiceBase):
         self._apply(envelope, "on_contact_updated",
                     lambda data: projection.apply_snapshots(self.db, [data["contact"]]))
 
+    @reliable_handler("contacts", "contacts_updated")
+    def on_contacts_updated(self, envelope: dict[str, Any]) -> None:
+        """An import's merges: every changed snapshot upserted, then those contacts evaluated together."""
+        self._apply(envelope, "on_contacts_updated",
+                    lambda data: projection.apply_snapshots(self.db, [item["contact"] for item in data["contacts"]]))
+
     @reliable_handler("contacts", "contact_deleted")
     def on_contact_deleted(self, envelope: dict[str, Any]) -> None:
         self._apply(envelope, "on_contact_deleted", lambda data: sync.forget(self.db, [data["contact_id"]]))

@@ -28,6 +28,14 @@ class ContactsCreated(Payload):
     import_id = Str(allow_none=True)
 
 
+class ContactsUpdated(Payload):
+    """Many contacts changed at once (an import's merges): each item is exactly a ``contact_updated`` body."""
+
+    contacts = List(Nested(ContactSnapshot, unknown=INCLUDE), required=True,
+                    validate=validate.Length(min=1, max=BATCH_EVENT_LIMIT))
+    import_id = Str(allow_none=True)
+
+
 class ContactDeleted(ContactRef):
     actor_id = Str(allow_none=True)
     email = Str(allow_none=True)
@@ -71,6 +79,7 @@ SCHEMAS = {
     "contact_created": ContactSnapshot,
     "contact_updated": ContactSnapshot,
     "contacts_created": ContactsCreated,
+    "contacts_updated": ContactsUpdated,
     "contact_deleted": ContactDeleted,
     "contacts_merged": ContactsMerged,
     "stage_changed": StageChanged,

@@ -157,3 +157,24 @@ def test_the_last_score_of_a_contact_in_one_batch_wins(db_session):
                                    NOW) == [person["id"]]
     assert projection.record(db_session, person["id"])["score"] == 70
     assert projection.apply_scores(db_session, [], NOW) == []
+
+
+def test_contacts_updated_re_evaluates_every_merged_contact_together(db_session, evaluations):
+    tag = f"mrg-{uuid.uuid4().hex[:8]}"
+    segment, _ = operations.create_segment(db_session, MARKETING, {
+        "name": f"Merged {tag}", "criteria": {"all": [{"field": "tags", "op": "contains", "value": tag}]}})
+    ann, ben = _contact("Ann", tags=[tag]), _contact("Ben", tags=[])
+    projection.apply_snapshots(db_session, [ann, ben])
+    membership.evaluate_contacts(db_session, [ann["id"], ben["id"]])
+    evaluations.clear()
+    later = (NOW + timedelta(seconds=5)).isoformat()
+    merged = [{**ann, "tags": [], "updated_at": later}, {**ben, "tags": [tag], "updated_at": later}]
+    envelope = _envelope("contacts", "contacts_updated", {
+        "contacts": [{"contact_id": c["id"], "contact": c, "changed": ["tags"], "actor_id": "u1"} for c in merged],
+        "import_id": "imp-2"})
+    service = worker_factory(SegmentsService, db=db_session)
+    service.on_contacts_updated(envelope)
+    service.on_contacts_updated(envelope)   # redelivered
+    assert evaluations == [[ann["id"], ben["id"]]]
+    assert _members(db_session, segment.id) == {ben["id"]: (False, True)}
+    assert _events(db_session, segment.id)[-2:] == [(ann["id"], "left"), (ben["id"], "joined")]
