@@ -202,7 +202,6 @@ class OutboxRelay:
         # worker slot): it asks the running one to go round once more.
         self._lock = threading.Lock()
         self._again = False
-        self._capped = False
 
     def flush(self, limit: int = 500) -> int:
         if not self._lock.acquire(blocking=False):
@@ -211,17 +210,19 @@ class OutboxRelay:
         try:
             published = 0
             while True:
-                self._again = self._capped = False
-                published += self._flush(limit)
-                if not (self._again or self._capped):   # a page cut short by size: the rest goes now too
+                self._again = False
+                count, capped = self._flush(limit)
+                published += count
+                if not (self._again or capped):   # a page cut short by size: the rest goes now too
                     return published
         finally:
             self._lock.release()
 
-    def _flush(self, limit: int) -> int:
+    def _flush(self, limit: int) -> tuple[int, bool]:
+        """Publish one page; returns how many went out and whether the page was cut short by size."""
         published: list[int] = []
         with self.engine.begin() as conn:
-            rows = self._next_rows(conn, limit)
+            rows, capped = self._next_rows(conn, limit)
             for row in rows:
                 try:
                     self.publisher.publish(row.envelope, exchange=event_exchange(row.source),
@@ -244,10 +245,9 @@ class OutboxRelay:
                 published.append(row.id)
             if published:   # one statement for the batch (a crash before it republishes: consumers dedupe)
                 conn.execute(outbox.update().where(outbox.c.id.in_(published)).values(published_at=utcnow()))
-        return len(published)
+        return len(published), capped
 
-
-    def _next_rows(self, conn: Any, limit: int) -> list[Any]:
+    def _next_rows(self, conn: Any, limit: int) -> tuple[list[Any], bool]:
         """The oldest unpublished rows, locked, up to ``limit`` rows or ``MAX_FLUSH_BYTES`` of envelopes.
 
         Batch events carry up to a thousand items each, so 500 of them (a full
@@ -261,15 +261,14 @@ class OutboxRelay:
         wanted, total = [], 0
         for head in heads:
             if wanted and total + (head.size or 0) > MAX_FLUSH_BYTES:
-                self._capped = True
                 break
             wanted.append(head.id)
             total += head.size or 0
         if not wanted:
-            return []
+            return [], False
         return conn.execute(sa.select(outbox.c.id, outbox.c.source, outbox.c.event_type, outbox.c.envelope,
                                       outbox.c.attempts).where(outbox.c.id.in_(wanted))
-                            .order_by(outbox.c.id)).all()
+                            .order_by(outbox.c.id)).all(), len(wanted) < len(heads)
 
 
 class EventOutbox(DependencyProvider):

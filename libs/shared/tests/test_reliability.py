@@ -111,9 +111,9 @@ def test_a_flush_loads_a_bounded_amount_of_envelopes_and_still_publishes_everyth
         next_rows = rel.OutboxRelay._next_rows
 
         def counting(self, conn, limit):
-            rows = next_rows(self, conn, limit)
+            rows, capped = next_rows(self, conn, limit)
             loaded.append(len(rows))
-            return rows
+            return rows, capped
 
         monkeypatch.setattr(rel.OutboxRelay, "_next_rows", counting)
         with engine.connect() as conn:
