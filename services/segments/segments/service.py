@@ -195,8 +195,7 @@ class SegmentsService(ErasureMixin, ServiceBase):
     @reliable_handler("contacts", "contacts_created")
     def on_contacts_created(self, envelope: dict[str, Any]) -> None:
         """An import's chunk: every snapshot upserted, then all the new contacts evaluated together."""
-        self._apply(envelope, "on_contacts_created",
-                    lambda data: projection.apply_snapshots(self.db, [item["contact"] for item in data["contacts"]]))
+        self._apply(envelope, "on_contacts_created", self._batch_snapshots)
 
     @reliable_handler("contacts", "contact_updated")
     def on_contact_updated(self, envelope: dict[str, Any]) -> None:
@@ -206,8 +205,11 @@ class SegmentsService(ErasureMixin, ServiceBase):
     @reliable_handler("contacts", "contacts_updated")
     def on_contacts_updated(self, envelope: dict[str, Any]) -> None:
         """An import's merges: every changed snapshot upserted, then those contacts evaluated together."""
-        self._apply(envelope, "on_contacts_updated",
-                    lambda data: projection.apply_snapshots(self.db, [item["contact"] for item in data["contacts"]]))
+        self._apply(envelope, "on_contacts_updated", self._batch_snapshots)
+
+    def _batch_snapshots(self, data: dict[str, Any]) -> list[str]:
+        """A batch event's snapshots (``contacts_created``/``contacts_updated``) upserted together."""
+        return projection.apply_snapshots(self.db, [item["contact"] for item in data["contacts"]])
 
     @reliable_handler("contacts", "contact_deleted")
     def on_contact_deleted(self, envelope: dict[str, Any]) -> None:
