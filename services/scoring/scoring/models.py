@@ -158,3 +158,17 @@ class JobRun(Base):
     name: Mapped[str] = mapped_column(sa.String(60), primary_key=True)
     last_run_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False)
     result: Mapped[dict] = mapped_column(JSONB, nullable=False, default=dict)
+
+
+class DeletedContact(Base):
+    """A contact the contacts service deleted (or merged away): its late events must not bring it back.
+
+    Events reach each handler on its own queue, so an import's ``contacts_created``
+    can arrive after the ``contact_deleted`` of an undo; without this a deleted
+    contact would get a profile and a score again.
+    """
+
+    __tablename__ = "deleted_contacts"
+
+    contact_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), nullable=False, server_default=_now())

@@ -22,7 +22,15 @@ from crm_shared.errors import ValidationFailed
 from crm_shared.events import BATCH_EVENT_LIMIT
 from scoring import engine, signals
 from scoring.model import classify_event, default_model, known_event_types, merge_change, validate_model
-from scoring.models import ContactFact, ContactProfile, EngagementEvent, ModelVersion, Score, ScoreHistory
+from scoring.models import (
+    ContactFact,
+    ContactProfile,
+    DeletedContact,
+    EngagementEvent,
+    ModelVersion,
+    Score,
+    ScoreHistory,
+)
 
 Publish = Callable[[str, dict[str, Any]], Any]
 FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -97,9 +105,10 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def upsert_profile(db: Session, contact: dict[str, Any]) -> ContactProfile:
-    """Project a full contact snapshot (contact_created / contact_updated / iter_contacts)."""
-    return upsert_profiles(db, [contact])[0]
+def upsert_profile(db: Session, contact: dict[str, Any]) -> ContactProfile | None:
+    """Project a full contact snapshot (contact_created / contact_updated / iter_contacts); None once deleted."""
+    found = upsert_profiles(db, [contact])
+    return found[0] if found else None
 
 
 def upsert_profiles(db: Session, contacts: list[dict[str, Any]]) -> list[ContactProfile]:
@@ -113,6 +122,9 @@ def upsert_profiles(db: Session, contacts: list[dict[str, Any]]) -> list[Contact
         contact_id = str(contact.get("id") or contact.get("contact_id"))
         rows[contact_id] = {"contact_id": contact_id, "created_at": to_datetime(contact.get("created_at")) or now,
                             "updated_at": now, **_profile_values(contact)}
+    for contact_id in db.scalars(sa.select(DeletedContact.contact_id)
+                                 .where(DeletedContact.contact_id.in_(list(rows)))):
+        del rows[contact_id]   # a late snapshot of a deleted contact (events do not arrive in order)
     if not rows:
         return []
     stmt = insert(ContactProfile).values(sorted(rows.values(), key=lambda r: r["contact_id"]))  # lock order
@@ -144,6 +156,7 @@ def delete_contact(db: Session, contact_id: str) -> None:
     for model in (EngagementEvent, Score, ScoreHistory, ContactFact, RuleContactState):
         db.execute(sa.delete(model).where(model.contact_id == contact_id))
     db.execute(sa.delete(ContactProfile).where(ContactProfile.contact_id == contact_id))
+    db.execute(insert(DeletedContact).values(contact_id=contact_id).on_conflict_do_nothing())
 
 
 def merge_contacts(db: Session, primary_id: str, merged_ids: list[str], contact: dict[str, Any]) -> None:

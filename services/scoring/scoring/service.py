@@ -95,7 +95,10 @@ class ScoringService(ErasureMixin, ServiceBase):
             raise NotFound("no such contact", {"contact_id": contact_id}) from exc
         except eventlet.Timeout as exc:
             raise NotFound("contact not known to scoring yet", {"contact_id": contact_id}) from exc
-        return operations.upsert_profile(self.db, contact)
+        profile = operations.upsert_profile(self.db, contact)
+        if profile is None:
+            raise NotFound("no such contact", {"contact_id": contact_id})
+        return profile
 
     def _profile_by_email(self, email: str) -> ContactProfile:
         """By email from the projection, else from contacts (a contact created a moment ago)."""
@@ -106,7 +109,9 @@ class ScoringService(ErasureMixin, ServiceBase):
             wanted = email.strip().lower()
             for contact in self.contacts.match_candidates({"emails": [wanted]}):
                 if str(contact.get("email") or "").strip().lower() == wanted:
-                    return operations.upsert_profile(self.db, contact)
+                    profile = operations.upsert_profile(self.db, contact)
+                    if profile is not None:
+                        return profile
         raise NotFound("no contact with this email", {"fields": {"email": ["no contact with this email"]}})
 
     def _execute(self, action: dict[str, Any], profile: ContactProfile, rule: dict[str, Any]) -> dict[str, Any]:
@@ -479,7 +484,8 @@ class ScoringService(ErasureMixin, ServiceBase):
         if not claim_event(self.db, envelope["event_id"], "scoring.on_contact_created"):
             return
         profile = operations.upsert_profile(self.db, envelope["data"]["contact"])
-        self._rescore(profile, "contact created")
+        if profile is not None:   # None: deleted before this event arrived
+            self._rescore(profile, "contact created")
         self.db.commit()
 
     @reliable_handler("contacts", "contacts_created")
@@ -510,6 +516,9 @@ class ScoringService(ErasureMixin, ServiceBase):
             return
         data = envelope["data"]
         profile = operations.upsert_profile(self.db, data["contact"])
+        if profile is None:   # deleted before this event arrived
+            self.db.commit()
+            return
         changed = [f for f in data.get("changed", []) if f != "score"]
         at = to_datetime(envelope.get("occurred_at")) or datetime.now(UTC)
         operations.record_field_change(self.db, profile.contact_id, changed, at)

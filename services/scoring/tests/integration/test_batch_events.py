@@ -296,3 +296,20 @@ def test_single_score_changed_still_evaluates_through_the_same_path(db_session):
     change = service.outbox.of("score_changed")[0]
     service.on_score_changed(make_envelope("scoring", "score_changed", change))
     assert [c.args for c in service.contacts.set_stage.call_args_list] == [(hot["id"], "Hot Lead")]
+
+
+def test_a_contact_deleted_before_its_batch_arrives_is_not_brought_back(db_session):
+    """Each handler has its own queue: an undo's contact_deleted can overtake the import's contacts_created."""
+    service = _service(db_session)
+    gone, kept = _snapshot(position="CEO", industry="SaaS"), _snapshot(position="CTO")
+    service.on_contact_deleted(make_envelope("contacts", "contact_deleted", {"contact_id": gone["id"]}))
+    service.on_contacts_created(_created([gone, kept]))
+    assert db_session.get(ContactProfile, gone["id"]) is None and db_session.get(Score, gone["id"]) is None
+    assert db_session.get(ContactProfile, kept["id"]) is not None
+    assert [c["contact_id"] for e in service.outbox.of("scores_changed") for c in e["changes"]] == [kept["id"]]
+    late = make_envelope("contacts", "contact_updated", {"contact_id": gone["id"], "contact": gone,
+                                                         "changed": ["position"], "actor_id": None})
+    service.on_contact_updated(late)
+    service.on_contact_created(make_envelope("contacts", "contact_created", {
+        "contact_id": gone["id"], "contact": gone, "changed": [], "actor_id": None}))
+    assert db_session.get(ContactProfile, gone["id"]) is None
