@@ -85,6 +85,9 @@ def test_imported_contacts_are_scored_segmented_and_alerted_from_one_batch_event
         body = marketing.get(f"{BASE}/contacts/{ceo}").json()
         return body if body["stage"] == "Hot Lead" else None
 
-    assert wait_for(hot, 60, "the hot lead's stage")["score"] >= 90
+    wait_for(hot, 60, "the hot lead's stage")
+    reached = [e["details"]["score"] for e in marketing.get(
+        f"{BASE}/contacts/{ceo}/activity", params={"type": "score_changed"}).json()["items"]]
+    assert max(reached) >= 90, reached   # the rule fired on a score at the threshold (later rescoring may move it)
     assert marketing.get(f"{BASE}/contacts/{intern}").json()["stage"] != "Hot Lead"
     marketing.delete(f"{BASE}/segments/{segment_id}")
