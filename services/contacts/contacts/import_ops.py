@@ -235,7 +235,11 @@ def _merge_rows(ops: ContactOps, import_id: str, items: RowSet) -> Outcomes:
                 continue
             out[number] = ({**base, **result}, contact.version)
     ops.flush_search_terms()
-    for event_type, group in groupby(events, key=lambda event: event[0]):
+    updated = [data for event_type, data in events if event_type == "contact_updated"]
+    for start in range(0, len(updated), BATCH_EVENT_LIMIT):   # one event a chunk of merges, not one a contact
+        ops.emit("contacts_updated", {"contacts": updated[start:start + BATCH_EVENT_LIMIT], "import_id": import_id})
+    others = [event for event in events if event[0] != "contact_updated"]
+    for event_type, group in groupby(others, key=lambda event: event[0]):
         ops.emit_many(event_type, [data for _, data in group])
     session.flush()
     return out

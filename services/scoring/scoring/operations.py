@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,7 @@ from scoring.models import (
 )
 
 Publish = Callable[[str, dict[str, Any]], Any]
+Reason = str | Mapping[str, str]   # one text for a batch, or one per contact id
 FUTURE_TOLERANCE = timedelta(minutes=5)
 MAX_EVENT_AGE = timedelta(days=3650)
 HISTORY_LIMIT = 50
@@ -145,8 +146,15 @@ def set_stage(db: Session, contact_id: str, stage: str, from_stage: str | None, 
 
 
 def record_field_change(db: Session, contact_id: str, changed: list[str], at: datetime) -> None:
-    if changed:
-        db.add(ContactFact(contact_id=contact_id, kind="field_change", data={"fields": sorted(changed)}, at=at))
+    record_field_changes(db, [(contact_id, changed)], at)
+
+
+def record_field_changes(db: Session, changes: list[tuple[str, list[str]]], at: datetime) -> None:
+    """The ``field_change`` facts of many contacts in one INSERT (an import's merges); empty lists are skipped."""
+    rows = [{"contact_id": cid, "kind": "field_change", "data": {"fields": sorted(changed)}, "at": at}
+            for cid, changed in changes if changed]
+    if rows:
+        db.execute(sa.insert(ContactFact), rows)
 
 
 def delete_contact(db: Session, contact_id: str) -> None:
@@ -299,9 +307,11 @@ def rescore(db: Session, publish: Publish, profile: ContactProfile, reason: str,
     return rescore_many(db, publish, [profile], reason, now, batch_event=False)[profile.contact_id]
 
 
-def rescore_many(db: Session, publish: Publish, profiles: list[ContactProfile], reason: str,
+def rescore_many(db: Session, publish: Publish, profiles: list[ContactProfile], reason: Reason,
                  now: datetime | None = None, *, batch_event: bool = True) -> dict[str, dict[str, Any]]:
     """Score many contacts set-based (an import's chunk): a handful of statements instead of several per contact.
+
+    ``reason`` is one text for all, or one per contact id (an import's merges change different fields).
 
     Per contact id the same ``{"result", "agg", "events", "changed", "previous"}`` as ``rescore``.
     Changed contacts get history and are published as ``scores_changed`` events of at most
@@ -358,16 +368,17 @@ def score_change_body(contact_id: str, result: dict[str, Any], previous: int | N
 
 
 def record_changes(db: Session, publish: Publish, changes: list[tuple[str, dict[str, Any], int | None]],
-                   reason: str, version: int, now: datetime, *, batch_event: bool = True) -> None:
+                   reason: Reason, version: int, now: datetime, *, batch_event: bool = True) -> None:
     """History rows (one INSERT) and the events of changed scores: ``scores_changed`` chunks, or
     one ``score_changed`` each when ``batch_event`` is false."""
     if not changes:
         return
+    reasons = {cid: (reason if isinstance(reason, str) else reason[cid])[:200] for cid, _, _ in changes}
     db.execute(sa.insert(ScoreHistory), [
         {"contact_id": cid, "score": result["score"], "previous_score": previous, "fit": result["fit"],
-         "engagement": result["engagement"], "reason": reason[:200], "model_version": version, "at": now}
+         "engagement": result["engagement"], "reason": reasons[cid], "model_version": version, "at": now}
         for cid, result, previous in changes])
-    bodies = [score_change_body(cid, result, previous, reason) for cid, result, previous in changes]
+    bodies = [score_change_body(cid, result, previous, reasons[cid]) for cid, result, previous in changes]
     if not batch_event:
         for body in bodies:
             publish("score_changed", body)

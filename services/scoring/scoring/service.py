@@ -527,6 +527,35 @@ class ScoringService(ErasureMixin, ServiceBase):
             self._evaluate(profile.contact_id, {"kind": "field_change", "fields": changed})
         self.db.commit()
 
+    @reliable_handler("contacts", "contacts_updated")
+    def on_contacts_updated(self, envelope: dict[str, Any]) -> None:
+        """An import's merges (up to 1,000 ``contact_updated`` bodies): what ``on_contact_updated`` does for
+        one, set-based in one transaction, answered with ``scores_changed`` chunks."""
+        if not claim_event(self.db, envelope["event_id"], "scoring.on_contacts_updated"):
+            return
+        data = envelope["data"]
+        at = to_datetime(envelope.get("occurred_at")) or datetime.now(UTC)
+        changed_by_id: dict[str, list[str]] = {}
+        for item in data["contacts"]:
+            changed_by_id[str(item["contact_id"])] = [f for f in item.get("changed", []) if f != "score"]
+        profiles = operations.upsert_profiles(self.db, [{**item["contact"], "id": item["contact_id"]}
+                                                        for item in data["contacts"]])   # tombstoned ones left out
+        touched = [p for p in profiles if changed_by_id[p.contact_id]]
+        operations.record_field_changes(self.db, [(p.contact_id, changed_by_id[p.contact_id]) for p in touched], at)
+        reasons = {p.contact_id: f"contact updated ({', '.join(sorted(changed_by_id[p.contact_id]))})"
+                   for p in touched}
+        computed = operations.rescore_many(self.db, self._publish, touched, reasons)
+        _, model = operations.current_model(self.db)
+        for profile in touched:
+            if computed[profile.contact_id]["changed"]:
+                self._maybe_hot(profile, computed[profile.contact_id], model)
+        self._evaluate_many([(p.contact_id, {"kind": "field_change", "fields": changed_by_id[p.contact_id]})
+                             for p in touched])
+        self.db.commit()
+        log.info("contacts updated batch scored", extra={"event_id": envelope["event_id"],
+                                                          "import_id": data.get("import_id"),
+                                                          "contacts": len(profiles), "touched": len(touched)})
+
     @reliable_handler("contacts", "stage_changed")
     def on_stage_changed(self, envelope: dict[str, Any]) -> None:
         if not claim_event(self.db, envelope["event_id"], "scoring.on_stage_changed"):

@@ -75,7 +75,12 @@ def test_a_batch_stores_good_rows_and_fails_each_bad_one_alone(db_session):
     assert len(batches) == 1 and batches[0]["import_id"] == import_id
     assert sorted(item["contact_id"] for item in batches[0]["contacts"]) == sorted([ann.id, dee.id])
     assert {item["contact"]["email"] for item in batches[0]["contacts"]} == {ann.email, dee.email}
-    assert [d["contact_id"] for t, d in events if t == "contact_updated"] == [existing["id"]]
+    assert not [t for t, _ in events if t == "contact_updated"]   # merges too: one batch event
+    merged = [d for t, d in events if t == "contacts_updated"]
+    assert [(d["import_id"], [item["contact_id"] for item in d["contacts"]]) for d in merged] == [
+        (import_id, [existing["id"]])]
+    assert merged[0]["contacts"][0]["changed"] == ["department"]
+    assert merged[0]["contacts"][0]["contact"]["department"] == "Ops"
     imported = [d for t, d in events if t == "contacts_imported"]
     assert imported == [{"import_id": import_id, "contact_ids": [ann.id, dee.id], "created": True}]
     actions = dict(db_session.execute(sa.select(AuditEntry.entity_id, AuditEntry.action)
@@ -92,6 +97,25 @@ def _created_ids(events: list) -> list[str]:
     """Contacts announced as created, in the batch event or (the one-row fallback) singly."""
     return [item["contact_id"] for t, d in events if t in ("contacts_created", "contact_created")
             for item in (d["contacts"] if t == "contacts_created" else [d])]
+
+
+def test_merges_and_creates_are_announced_in_chunks_of_the_batch_event_limit(db_session, monkeypatch):
+    monkeypatch.setattr(import_ops, "BATCH_EVENT_LIMIT", 2)
+    caller, events = _admin(db_session), []
+    ops = _ops(db_session, caller, events)
+    targets = [ops.create({"first_name": "Tara" + "abcde"[n], "last_name": "Merge", "email": _email(f"t{n}")})
+               for n in range(5)]
+    rows = [{"row": n + 1, "action": "merge", "contact_id": t["id"], "fields": {"department": f"Dept {n}"}}
+            for n, t in enumerate(targets)]
+    rows.append({"row": 6, "action": "merge", "contact_id": targets[0]["id"], "fields": {"department": "Dept 0"}})
+    rows += [_create(7 + n, "Newt" + "abc"[n], _email(f"new{n}")) for n in range(3)]
+    events.clear()
+    results = import_ops.import_batch(ops, str(uuid.uuid4()), rows)
+    assert [r["outcome"] for r in results] == ["merged"] * 6 + ["created"] * 3
+    merged = [d for t, d in events if t == "contacts_updated"]
+    assert [len(d["contacts"]) for d in merged] == [2, 2, 1]   # row 6 changed nothing: not announced
+    assert [item["contact_id"] for d in merged for item in d["contacts"]] == [t["id"] for t in targets]
+    assert [len(d["contacts"]) for t, d in events if t == "contacts_created"] == [2, 1]
 
 
 def test_a_redelivered_batch_writes_nothing_and_returns_the_stored_outcomes(db_session):
@@ -172,3 +196,4 @@ def test_match_candidates_finds_each_key_kind_once_and_keeps_to_the_limit(db_ses
     by_secondary_phone = ops.match_candidates({"phones": ["+14155550102"]})
     assert [c["id"] for c in by_secondary_phone] == [primary["id"]] and "score" in by_secondary_phone[0]
     assert len(ops.match_candidates(keys, limit=1, view="match")) == 1
+

@@ -313,3 +313,78 @@ def test_a_contact_deleted_before_its_batch_arrives_is_not_brought_back(db_sessi
     service.on_contact_created(make_envelope("contacts", "contact_created", {
         "contact_id": gone["id"], "contact": gone, "changed": [], "actor_id": None}))
     assert db_session.get(ContactProfile, gone["id"]) is None
+
+
+# -- contacts_updated (an import's merges) -------------------------------------------------------------
+def _updated(items: list[tuple[dict, list[str]]], event_id: str | None = None) -> dict:
+    data = {"contacts": [{"contact_id": s["id"], "contact": s, "changed": changed, "actor_id": None}
+                         for s, changed in items], "import_id": "imp-test"}
+    validate_event_data("contacts", "contacts_updated", data)
+    return make_envelope("contacts", "contacts_updated", data, event_id=event_id)
+
+
+def _facts(db, ids: list[str]) -> list[tuple[str, list[str]]]:
+    from scoring.models import ContactFact
+
+    rows = db.execute(sa.select(ContactFact.contact_id, ContactFact.data)
+                      .where(ContactFact.contact_id.in_(ids), ContactFact.kind == "field_change")).all()
+    return sorted((r.contact_id, r.data["fields"]) for r in rows)
+
+
+def test_contacts_updated_does_what_contact_updated_does_one_by_one(db_session):
+    """Twins: the same merges, once as single ``contact_updated`` events, once as one batch."""
+    service = _service(db_session)
+    kinds = [("CEO", "SaaS", ["position", "industry"]),     # fit rises
+             ("Barista", None, ["tags"]),                    # a field changed, the score does not
+             ("Sales Manager", None, ["score"]),             # only the score: nothing to do
+             ("VP of Sales", "Retail", ["position", "phone"])]
+    singles = [_snapshot(position="Barista") for _ in kinds]
+    batch = [_snapshot(position="Barista") for _ in kinds]
+    service.on_contacts_created(_created(singles + batch))
+    service.outbox.events.clear()
+    merged = lambda s, k: {**s, "position": k[0], "industry": k[1], "tags": ["merged"]}  # noqa: E731
+    for snapshot, kind in zip(singles, kinds, strict=True):
+        service.on_contact_updated(make_envelope("contacts", "contact_updated", {
+            "contact_id": snapshot["id"], "contact": merged(snapshot, kind), "changed": kind[2], "actor_id": None}))
+    single_events = [(t, d) for t, d in service.outbox.events]
+    service.outbox.events.clear()
+    envelope = _updated([(merged(s, k), k[2]) for s, k in zip(batch, kinds, strict=True)])
+    with _statements(db_session) as seen:
+        service.on_contacts_updated(envelope)
+    assert len(seen) < 20, seen   # set-based
+    pairs = list(zip(singles, batch, strict=True))
+
+    def scores(ids):
+        return {s.contact_id: s.score for s in db_session.scalars(sa.select(Score).where(Score.contact_id.in_(ids)))}
+
+    single_scores, batch_scores = scores([s["id"] for s in singles]), scores([b["id"] for b in batch])
+    assert [single_scores[s["id"]] for s, _ in pairs] == [batch_scores[b["id"]] for _, b in pairs]
+    assert batch_scores[batch[0]["id"]] > batch_scores[batch[1]["id"]]   # the CEO's fit counted
+    profiles = {p.contact_id: p.attrs for p in db_session.scalars(
+        sa.select(ContactProfile).where(ContactProfile.contact_id.in_([b["id"] for b in batch])))}
+    assert [profiles[b["id"]]["position"] for b in batch] == [k[0] for k in kinds]   # every snapshot projected
+    rename = {s["id"]: b["id"] for s, b in pairs}
+    assert _facts(db_session, [b["id"] for b in batch]) == sorted(
+        (rename[cid], fields) for cid, fields in _facts(db_session, [s["id"] for s in singles]))
+    assert [t for t, _ in service.outbox.events if t in ("score_changed", "scores_changed")] == ["scores_changed"]
+    single_changes = [(rename[d["contact_id"]], d["score"], d["previous_score"], d["reason"])
+                      for t, d in single_events if t == "score_changed"]
+    assert [(c["contact_id"], c["score"], c["previous_score"], c["reason"])
+            for c in service.outbox.of("scores_changed")[0]["changes"]] == single_changes
+    assert ("contact updated (industry, position)" in {c[3] for c in single_changes})
+    published = len(service.outbox.events)
+    service.on_contacts_updated(envelope)   # redelivered: claimed already
+    assert len(service.outbox.events) == published
+    assert len(_facts(db_session, [b["id"] for b in batch])) == 3
+
+
+def test_contacts_updated_leaves_a_deleted_contact_deleted(db_session):
+    service = _service(db_session)
+    kept, gone = _snapshot(position="Barista"), _snapshot(position="Barista")
+    service.on_contacts_created(_created([kept, gone]))
+    service.on_contact_deleted(make_envelope("contacts", "contact_deleted", {"contact_id": gone["id"]}))
+    service.on_contacts_updated(_updated([({**kept, "position": "CEO"}, ["position"]),
+                                          ({**gone, "position": "CEO"}, ["position"])]))
+    assert db_session.get(ContactProfile, gone["id"]) is None
+    assert db_session.get(Score, gone["id"]) is None
+    assert db_session.get(ContactProfile, kept["id"]).attrs["position"] == "CEO"
