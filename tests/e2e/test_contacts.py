@@ -331,6 +331,9 @@ def test_export_caps_rows_and_has_an_hourly_quota(admin, marketing):
     statuses = [marketing.get("/api/v1/contacts/export.csv", params={"q": f"nobody{uid()}"}).status_code
                 for _ in range(21)]
     assert statuses[:20] == [200] * 20 and statuses[20] == 429
+    refused = marketing.get("/api/v1/contacts/export.csv")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600   # when the oldest export of the hour ages out
     body = admin.get("/api/v1/contacts/export.csv")
     assert int(body.headers["X-Export-Rows"]) <= 1000
 

@@ -101,6 +101,7 @@ def test_bulk_send_beyond_the_cap_is_429_with_cap_remaining_and_reset(crm_system
     assert error["details"]["cap"] == state["cap"] and error["details"]["remaining"] == 2
     assert error["details"]["requested"] == 3 and error["details"]["resets_at"].startswith(day(1))
     assert "daily send cap" in error["message"]
+    assert refused.headers["Retry-After"] == str(error["details"]["retry_after_s"])   # RFC 9110, whole seconds
     assert all(not mail_to(crm_system, p["email"]) for p in people)  # nothing of the refused send went out
 
     fits = marketing.post("/api/v1/emails", json={"contact_ids": [p["id"] for p in people[:2]],

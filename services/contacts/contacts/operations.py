@@ -8,6 +8,7 @@ same transaction.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
@@ -966,12 +967,17 @@ class ContactOps:
         """Every export (contact list or activity) counts towards one hourly per-user quota."""
         from contacts.models import AuditEntry
 
-        since = datetime.now(UTC) - timedelta(hours=1)
-        done = self.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(
-            AuditEntry.actor_id == self.actor_id, AuditEntry.action == "export", AuditEntry.at >= since))
+        now = datetime.now(UTC)
+        window = (AuditEntry.actor_id == self.actor_id, AuditEntry.action == "export",
+                  AuditEntry.at >= now - timedelta(hours=1))
+        done = self.session.scalar(sa.select(sa.func.count()).select_from(AuditEntry).where(*window))
         if done >= quota:
+            # a slot frees when enough of the window's exports have aged out of it (a sliding hour)
+            frees = self.session.scalar(sa.select(AuditEntry.at).where(*window).order_by(AuditEntry.at)
+                                        .offset(done - quota).limit(1))
+            wait = (frees + timedelta(hours=1) - now).total_seconds() if frees else 3600
             raise RateLimited("hourly export quota reached, try again later",
-                              {"limit": quota, "window_s": 3600})
+                              {"limit": quota, "window_s": 3600, "retry_after_s": max(1, math.ceil(wait))})
 
     def export_activity(self, contact_id: str, filters: dict[str, Any],
                         quota: int = EXPORT_HOURLY_QUOTA) -> dict[str, Any]:

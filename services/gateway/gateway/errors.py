@@ -19,10 +19,28 @@ def error_response(status: int, code: str, message: str, details: dict | None = 
     return response
 
 
+def retry_after_header(exc: CrmError) -> str | None:
+    """RFC 9110 ``Retry-After`` (whole seconds) for a 429 or 503 whose details say when to come back.
+
+    Every limit (login, export, the daily send cap) puts ``retry_after_s`` in its details; the header
+    lets HTTP clients and proxies back off without reading the body.
+    """
+    if exc.status not in (429, 503):
+        return None
+    seconds = (exc.details or {}).get("retry_after_s")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    return str(max(1, int(seconds + 0.999)))
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(CrmError)
     def handle_domain_error(exc: CrmError):
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        retry_after = retry_after_header(exc)
+        if retry_after:
+            response.headers["Retry-After"] = retry_after
+        return response
 
     @app.errorhandler(ValidationError)
     def handle_validation(exc: ValidationError):
