@@ -6,6 +6,8 @@ text, missing values satisfying only the negative operators, role classes on
 all agree with the Python evaluator that scoring uses. Every value is a bound
 parameter. Negative operators are made two-valued with ``coalesce`` (true
 on NULL); positive ones are left bare (NULL acts as false) so indexes apply.
+Text ``contains`` is ``lower(column) LIKE '%...%'``, which the trigram indexes
+on email, name and company answer (``models.TRIGRAM_FIELDS``).
 """
 from __future__ import annotations
 
@@ -121,7 +123,7 @@ def _positive(field: str, kind: str, op: str, expected: Any, now: datetime) -> C
         if op == "eq":
             return value == str(expected).lower()
         if op == "contains":
-            return sa.func.strpos(value, str(expected).lower()) > 0
+            return _contains(value, str(expected).lower())
         return value.in_(_lowered(expected))
     if kind == c.BOOL:
         return value == sa.literal(bool(expected))
@@ -139,6 +141,12 @@ def _positive(field: str, kind: str, op: str, expected: Any, now: datetime) -> C
     return _compare(value, op, expected)
 
 
+def _contains(value: ColumnElement, text: str) -> ColumnElement[bool]:
+    """A substring test as ``LIKE '%text%'`` (wildcards in the text escaped), which trigram indexes answer."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return value.like(f"%{escaped}%")
+
+
 def _compare(value: ColumnElement, op: str, expected: Any) -> ColumnElement[bool]:
     return {"eq": value.__eq__, "gt": value.__gt__, "gte": value.__ge__,
             "lt": value.__lt__, "lte": value.__le__}[op](expected)
@@ -149,7 +157,7 @@ def _position(value: ColumnElement, op: str, expected: Any) -> ColumnElement[boo
     parts: list[ColumnElement[bool]] = []
     for term in terms:
         text = str(term).lower()
-        parts.append(sa.func.strpos(value, text) > 0 if op == "contains" else value == text)
+        parts.append(_contains(value, text) if op == "contains" else value == text)
         klass = c.role_class_term(term)
         if klass is not None:
             parts.append(sa.and_(value.is_not(None), P.c.role_class == klass))
