@@ -180,7 +180,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--previews", type=int, default=30)
     parser.add_argument("--events", type=int, default=40)
     parser.add_argument("--no-vacuum", action="store_true",
-                        help="only ANALYZE after the COPY, as runs A-E did (measures before autovacuum came by)")
+                        help="only ANALYZE after the COPY, as runs A-D did (measures before autovacuum came by)")
     parser.add_argument("--preview-suite", action="store_true",
                         help="also time the preview of the criteria shapes in PREVIEW_SUITE")
     args = parser.parse_args(argv)
