@@ -163,7 +163,7 @@ def set_mapping(session: Session, caller: Caller, import_id: str, data: dict[str
         job.run_token = pipeline.new_token()
         job.message = f"Map the required columns before processing: {', '.join(missing)}"
         return to_dict(job), False
-    pipeline.restart(job, "split" if job.phase in ("uploaded", "split") else "validate", "processing")
+    pipeline.restart(job, "split", "processing")   # the rows are validated again, from the stored file
     job.message = "Processing your import..."
     return to_dict(job), True
 
