@@ -66,3 +66,39 @@ def test_inbound_batch_items_keep_unknown_fields():
     envelope = make_envelope("scoring", "scores_changed", {"changes": [_score("c1")]})
     envelope["data"]["changes"][0]["added_in_v2"] = 1
     assert events.parse_event(envelope)["data"]["changes"][0]["added_in_v2"] == 1
+
+
+def _email(contact_id: str, **extra):
+    return {"contact_id": contact_id, "email_id": f"e-{contact_id}", "subject": "Hi", "campaign_id": None,
+            "template_id": None, **extra}
+
+
+@pytest.mark.parametrize("batch_type, single_type", [("emails_sent", "email_sent"), ("emails_opened", "email_opened"),
+                                                     ("emails_bounced", "email_bounced")])
+def test_email_batch_items_are_exactly_the_single_bodies(batch_type, single_type):
+    items = [_email("c1"), _email("c2", actor_id="u1")]
+    for item in items:
+        events.validate_event_data("messaging", single_type, item)
+    events.validate_event_data("messaging", batch_type, {"emails": items})
+    with pytest.raises(events.EventContractError, match="email_id"):
+        events.validate_event_data("messaging", batch_type, {"emails": [_email("c1"), {"contact_id": "c2"}]})
+    with pytest.raises(events.EventContractError):
+        events.validate_event_data("messaging", batch_type, {"emails": []})
+    with pytest.raises(events.EventContractError):
+        events.validate_event_data("messaging", batch_type,
+                                   {"emails": [_email(f"c{i}") for i in range(events.BATCH_EVENT_LIMIT + 1)]})
+    envelope = make_envelope("messaging", batch_type, {"emails": items})
+    envelope["data"]["emails"][1]["added_in_v2"] = 1
+    assert events.parse_event(envelope)["data"]["emails"][1]["added_in_v2"] == 1
+
+
+def test_engagements_recorded_items_are_engagement_recorded_bodies():
+    item = {"contact_id": "c1", "engagement_event_id": "ev1", "type": "email_sent",
+            "occurred_at": "2026-12-03T10:00:00+00:00", "properties": {"email_id": "e1"}}
+    events.validate_event_data("scoring", "engagement_recorded", item)
+    events.validate_event_data("scoring", "engagements_recorded", {"engagements": [item, dict(item, contact_id="c2")]})
+    with pytest.raises(events.EventContractError, match="type"):
+        events.validate_event_data("scoring", "engagements_recorded",
+                                   {"engagements": [{k: v for k, v in item.items() if k != "type"}]})
+    with pytest.raises(events.EventContractError):
+        events.validate_event_data("scoring", "engagements_recorded", {"engagements": []})

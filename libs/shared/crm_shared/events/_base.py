@@ -22,5 +22,5 @@ Dict = fields.Dict
 List = fields.List
 Nested = fields.Nested
 
-# The most items one batch event carries (contacts_created, scores_changed): a bulk job's chunk.
+# The most items one batch event carries (contacts_created, scores_changed, emails_sent, ...): a bulk job's chunk.
 BATCH_EVENT_LIMIT = 1000

@@ -31,6 +31,14 @@ class EngagementRecorded(Payload):
     properties = Dict(load_default=dict)
 
 
+class EngagementsRecorded(Payload):
+    """Many engagement events at once (a batch of emails sent or opened): each item is an
+    ``engagement_recorded`` body."""
+
+    engagements = List(Nested(EngagementRecorded, unknown=INCLUDE), required=True,
+                       validate=validate.Length(min=1, max=BATCH_EVENT_LIMIT))
+
+
 class RuleActionRequested(Payload):
     """An automation rule asks the owning service to act (set stage, tag, enroll, ...)."""
 
@@ -60,6 +68,7 @@ SCHEMAS = {
     "score_changed": ScoreChanged,
     "scores_changed": ScoresChanged,
     "engagement_recorded": EngagementRecorded,
+    "engagements_recorded": EngagementsRecorded,
     "rule_action_requested": RuleActionRequested,
     "hot_lead_detected": HotLeadDetected,
     "model_changed": ModelChanged,
