@@ -109,6 +109,21 @@ def record_event(session: Session, contact_id: str | None, type_: str, title: st
     return contact
 
 
+EMAIL_TITLES = {
+    "email_sent": "Email sent", "email_delivered": "Email delivered", "email_opened": "Email opened",
+    "email_clicked": "Email link clicked", "email_bounced": "Email bounced", "email_replied": "Email reply received",
+}
+
+
+def email_entry(event_type: str, data: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """An ``email_*`` body (alone or an item of ``emails_*``) as (timeline title, details)."""
+    subject = data.get("subject") or ""
+    label = EMAIL_TITLES.get(event_type, event_type)
+    details = {k: data.get(k) for k in ("email_id", "subject", "campaign_id", "template_id", "url")
+               if data.get(k) is not None}
+    return (f"{label}: {subject}" if subject else label), details
+
+
 def score_entry(data: dict[str, Any]) -> tuple[str, int, str, dict[str, Any]]:
     """A ``score_changed`` body as (contact id, score, timeline title, details)."""
     score = max(0, min(100, int(data.get("score", 0))))
@@ -192,25 +207,39 @@ def import_activity(session: Session, envelope: dict[str, Any], data: dict[str, 
 
 def record_for_many(session: Session, contact_ids: list[str], type_: str, title: str, details: dict[str, Any],
                     envelope: dict[str, Any], chunk: int = 5000) -> int:
-    """The same timeline entry on many contacts in two statements a chunk (an import touches 50,000).
+    """The same timeline entry on many contacts in two statements a chunk (an import touches 50,000)."""
+    return record_many(session, type_, [(contact_id, title, details, None) for contact_id in contact_ids],
+                       envelope, chunk)
 
-    What ``record_event`` does for one contact, set-based: contacts that no
-    longer exist are skipped, ``last_activity_at`` (and, for interactions,
-    ``last_contact_at``) move forward. Returns how many contacts got the entry.
+
+def record_many(session: Session, type_: str, entries: list[tuple[str, str, dict[str, Any], str | None]],
+                envelope: dict[str, Any], chunk: int = 5000) -> int:
+    """Timeline entries of one type, each ``(contact_id, title, details, actor_id)``, two statements a chunk.
+
+    What ``record_event`` does for each entry, set-based (a batch event such as ``emails_sent``, an
+    import's "import completed" entries): entries of contacts that no longer exist are skipped,
+    ``last_activity_at`` (and, for interactions, ``last_contact_at``) move forward, a contact named
+    twice gets both entries. ``actor_id`` None means the envelope's actor. Returns the entries written.
     """
-    when, actor, source = _occurred_at(envelope), _event_actor(envelope), envelope.get("source", "system")
+    when, source = _occurred_at(envelope), envelope.get("source", "system")
+    default_actor = _event_actor(envelope)
     table = Contact.__table__
     moved = {"last_activity_at": sa.func.greatest(table.c.last_activity_at, when)}
     if type_ in INTERACTIONS:
         moved["last_contact_at"] = sa.func.greatest(table.c.last_contact_at, when)
     done = 0
-    for start in range(0, len(contact_ids), chunk):
-        ids = contact_ids[start:start + chunk]
-        found = session.execute(table.update().where(table.c.id.in_(ids)).values(**moved)
-                                .returning(table.c.id)).scalars().all()
-        if found:
-            session.execute(Activity.__table__.insert(), [
-                activity_row(contact_id, type_, title, details, actor, when, source, envelope.get("event_id"))
-                for contact_id in found])
-        done += len(found)
+    for start in range(0, len(entries), chunk):
+        part = [entry for entry in entries[start:start + chunk] if entry[0]]
+        ids = sorted({str(entry[0]) for entry in part})
+        if not ids:
+            continue
+        found = set(session.execute(table.update().where(table.c.id.in_(ids)).values(**moved)
+                                    .returning(table.c.id)).scalars())
+        rows = [activity_row(str(contact_id), type_, title, details,
+                             Caller(user_id=actor_id, role="system", name="") if actor_id else default_actor,
+                             when, source, envelope.get("event_id"))
+                for contact_id, title, details, actor_id in part if str(contact_id) in found]
+        if rows:
+            session.execute(Activity.__table__.insert(), rows)
+        done += len(rows)
     return done

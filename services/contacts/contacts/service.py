@@ -26,11 +26,6 @@ from crm_shared.reliability import (
 )
 from crm_shared.service import Context, ServiceBase, rpc
 
-EMAIL_TITLES = {
-    "email_sent": "Email sent", "email_delivered": "Email delivered", "email_opened": "Email opened",
-    "email_clicked": "Email link clicked", "email_bounced": "Email bounced", "email_replied": "Email reply received",
-}
-
 
 class ContactsService(ErasureMixin, ServiceBase):
     name = "contacts"
@@ -357,13 +352,31 @@ class ContactsService(ErasureMixin, ServiceBase):
         self._email(envelope, "contacts.on_email_replied")
 
     def _email(self, envelope: dict[str, Any], handler: str) -> None:
-        data = envelope.get("data") or {}
-        event_type = envelope["event_type"]
-        subject = data.get("subject") or ""
-        title = f"{EMAIL_TITLES.get(event_type, event_type)}: {subject}" if subject else EMAIL_TITLES[event_type]
-        details = {k: data.get(k) for k in ("email_id", "subject", "campaign_id", "template_id", "url")
-                   if data.get(k) is not None}
-        self._timeline(envelope, handler, event_type, title, details)
+        title, details = activity.email_entry(envelope["event_type"], envelope.get("data") or {})
+        self._timeline(envelope, handler, envelope["event_type"], title, details)
+
+    @reliable_handler("messaging", "emails_sent")
+    def on_emails_sent(self, envelope: dict[str, Any]) -> None:
+        """A send batch (up to 1,000 ``email_sent`` bodies): the timeline entries and last contact dates
+        of ``on_email_sent``, set-based in one transaction."""
+        self._emails(envelope, "contacts.on_emails_sent", "email_sent")
+
+    @reliable_handler("messaging", "emails_bounced")
+    def on_emails_bounced(self, envelope: dict[str, Any]) -> None:
+        self._emails(envelope, "contacts.on_emails_bounced", "email_bounced")
+
+    @reliable_handler("messaging", "emails_opened")
+    def on_emails_opened(self, envelope: dict[str, Any]) -> None:
+        """A batch of first opens (the gateway's buffered pixel loads)."""
+        self._emails(envelope, "contacts.on_emails_opened", "email_opened")
+
+    def _emails(self, envelope: dict[str, Any], handler: str, event_type: str) -> None:
+        if not claim_event(self.db, envelope["event_id"], handler):
+            return
+        entries = [(str(data.get("contact_id") or ""), *activity.email_entry(event_type, data), data.get("actor_id"))
+                   for data in (envelope.get("data") or {}).get("emails") or []]
+        activity.record_many(self.db, event_type, entries, envelope)
+        self._commit()
 
     @reliable_handler("messaging", "unsubscribed")
     def on_unsubscribed(self, envelope: dict[str, Any]) -> None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -68,3 +69,21 @@ def query(service: str, sql: str, **params: Any) -> list:
             return conn.execute(sa.text(sql), params).all()
     finally:
         engine.dispose()
+
+
+@contextmanager
+def statements(session: Any) -> Iterator[list[str]]:
+    """The SQL statements a session sends meanwhile (batch handlers must not go per item)."""
+    import sqlalchemy as sa
+
+    seen: list[str] = []
+    conn = session.connection()
+
+    def note(conn_, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    sa.event.listen(conn, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(conn, "before_cursor_execute", note)
