@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from crm_shared.db import Database
@@ -17,6 +18,7 @@ from crm_shared.reliability import EventOutbox, claim_event, reliable_handler
 from scoring.models import (
     ContactFact,
     ContactProfile,
+    DeletedContact,
     EngagementEvent,
     RuleContactState,
     RuleRun,
@@ -28,12 +30,17 @@ MODELS = (EngagementEvent, ContactFact, ScoreHistory, RuleRun, RuleContactState,
 
 
 def erase_contact(session: Session, contact_id: str) -> dict[str, int]:
-    """Delete every scoring row of the contact; returns rows deleted per table."""
+    """Delete every scoring row of the contact; returns rows deleted per table.
+
+    The contact id stays as a tombstone (``deleted_contacts``, an opaque id and a time, no personal
+    data): an update event already in flight on another queue must not project the person again.
+    """
     addresses = [a for a in session.scalars(sa.select(ContactProfile.email).where(
         ContactProfile.contact_id == contact_id)) if a]
     counts = {model.__tablename__: session.execute(
         sa.delete(model).where(model.contact_id == contact_id).execution_options(synchronize_session=False)
     ).rowcount or 0 for model in MODELS}
+    session.execute(insert(DeletedContact).values(contact_id=contact_id).on_conflict_do_nothing())
     counts.update({f"reliability_{k}": v for k, v in
                    purge_reliability_rows(session, addresses, contact_id).items()})
     return counts
