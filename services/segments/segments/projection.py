@@ -202,25 +202,49 @@ _SCORES_UPDATE = sa.text("""
 
 
 def apply_engagement(session: Session, contact_id: str, kind: str, occurred_at: Any) -> bool:
-    """An engagement fact (scoring ``engagement_recorded``, messaging ``email_opened``): keep its latest time.
+    """An engagement fact (scoring ``engagement_recorded``, messaging ``email_opened``): keep its latest time."""
+    return bool(apply_engagements(session, [(contact_id, kind, occurred_at)]))
 
-    One conditional UPDATE, so concurrent facts for one contact cannot undo each other.
+
+def apply_engagements(session: Session, facts: Iterable[tuple[str, str, Any]]) -> list[str]:
+    """Many engagement facts ``(contact_id, kind, occurred_at)`` (``engagements_recorded``, ``emails_opened``):
+    each contact keeps the latest time of each kind; returns the ids whose row changed.
+
+    One INSERT for contacts not seen yet (``known = false``) and one conditional UPDATE ... FROM unnest
+    per kind (a batch has one kind), contacts in id order: concurrent facts for one contact cannot undo
+    each other, a late fact never overwrites a newer one, and the SQL is the same for any batch size.
     """
-    moment = (to_datetime(occurred_at) or datetime.now(UTC)).astimezone(UTC)
-    kind = str(kind).strip().lower()
-    _ensure(session, contact_id)
-    previous = sa.cast(P.c.events.op("->>")(kind), sa.DateTime(timezone=True))
-    values: dict[str, Any] = {
-        "events": P.c.events.op("||")(sa.func.jsonb_build_object(kind, moment.isoformat())),
-        "projected_at": sa.func.now(),
-    }
-    if kind == "demo_requested":
-        values["demo_requested"] = True
-    if kind == "email_opened":
-        values["last_email_opened_at"] = moment
-    result = session.execute(P.update().where(P.c.contact_id == contact_id,
-                                              sa.or_(previous.is_(None), previous < moment)).values(**values))
-    return result.rowcount > 0
+    latest: dict[str, dict[str, datetime]] = {}
+    order: dict[str, None] = {}
+    for contact_id, kind, occurred_at in facts:
+        moment = (to_datetime(occurred_at) or datetime.now(UTC)).astimezone(UTC)
+        per_kind = latest.setdefault(str(kind).strip().lower(), {})
+        cid = str(contact_id)
+        order.setdefault(cid)
+        if cid not in per_kind or per_kind[cid] < moment:
+            per_kind[cid] = moment
+    if not latest:
+        return []
+    session.execute(_ENSURE_ROWS, {"ids": sorted(order)})
+    changed: set[str] = set()
+    for kind, per_kind in latest.items():
+        ids = sorted(per_kind)
+        changed.update(session.execute(_ENGAGEMENT_UPDATES[_ENGAGEMENT_COLUMNS.get(kind, "")], {
+            "kind": kind, "ids": ids, "moments": [per_kind[cid].isoformat() for cid in ids]}).scalars())
+    return [cid for cid in order if cid in changed]
+
+
+# kinds that also set a column of their own (criteria "Demo requested", "Email opened")
+_ENGAGEMENT_COLUMNS = {"demo_requested": ", demo_requested = true",
+                       "email_opened": ", last_email_opened_at = CAST(f.moment AS timestamptz)"}
+_ENGAGEMENT_UPDATES = {extra: sa.text(f"""
+    UPDATE contact_projection AS p
+    SET events = p.events || jsonb_build_object(CAST(:kind AS text), f.moment), projected_at = now(){extra}
+    FROM unnest(CAST(:ids AS text[]), CAST(:moments AS text[])) AS f(contact_id, moment)
+    WHERE p.contact_id = f.contact_id
+      AND (p.events ->> CAST(:kind AS text) IS NULL
+           OR CAST(p.events ->> CAST(:kind AS text) AS timestamptz) < CAST(f.moment AS timestamptz))
+    RETURNING p.contact_id""") for extra in ("", *_ENGAGEMENT_COLUMNS.values())}
 
 
 def apply_campaign(session: Session, contact_id: str, campaign_id: str, name: str, enrolled: bool) -> bool:

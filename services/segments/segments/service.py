@@ -239,17 +239,29 @@ class SegmentsService(ErasureMixin, ServiceBase):
 
     @reliable_handler("scoring", "engagement_recorded")
     def on_engagement_recorded(self, envelope: dict[str, Any]) -> None:
-        self._apply(envelope, "on_engagement_recorded",
-                    lambda data: [data["contact_id"]]
-                    if projection.apply_engagement(self.db, data["contact_id"], data["type"],
-                                                   data.get("occurred_at")) else [])
+        self._apply(envelope, "on_engagement_recorded", lambda data: self._engagements([data]))
+
+    @reliable_handler("scoring", "engagements_recorded")
+    def on_engagements_recorded(self, envelope: dict[str, Any]) -> None:
+        """A batch of engagement events (a send batch, a batch of opens): applied, then evaluated together."""
+        self._apply(envelope, "on_engagements_recorded", lambda data: self._engagements(data["engagements"]))
+
+    def _engagements(self, items: list[dict[str, Any]]) -> list[str]:
+        return projection.apply_engagements(self.db, [(d["contact_id"], d["type"], d.get("occurred_at"))
+                                                      for d in items])
 
     @reliable_handler("messaging", "email_opened")
     def on_email_opened(self, envelope: dict[str, Any]) -> None:
-        self._apply(envelope, "on_email_opened",
-                    lambda data: [data["contact_id"]]
-                    if projection.apply_engagement(self.db, data["contact_id"], "email_opened",
-                                                   envelope.get("occurred_at")) else [])
+        self._apply(envelope, "on_email_opened", lambda data: self._opens([data], envelope))
+
+    @reliable_handler("messaging", "emails_opened")
+    def on_emails_opened(self, envelope: dict[str, Any]) -> None:
+        """A batch of first opens (the gateway's buffered pixel loads)."""
+        self._apply(envelope, "on_emails_opened", lambda data: self._opens(data["emails"], envelope))
+
+    def _opens(self, items: list[dict[str, Any]], envelope: dict[str, Any]) -> list[str]:
+        return projection.apply_engagements(self.db, [(d["contact_id"], "email_opened", envelope.get("occurred_at"))
+                                                      for d in items])
 
     @reliable_handler("messaging", "campaign_enrolled")
     def on_campaign_enrolled(self, envelope: dict[str, Any]) -> None:
