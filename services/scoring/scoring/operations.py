@@ -40,6 +40,34 @@ HISTORY_LIMIT = 50
 # Most changes one ``scores_changed`` event carries (bulk.rescore_all reads it too; tests lower it).
 EVENT_BATCH_LIMIT = BATCH_EVENT_LIMIT
 
+# Statements of the per-event path, built once: building and cache-keying a statement on every call
+# was a large part of the CPU an engagement event costs the service (core columns: no ORM compile step).
+_events_t, _scores_t = EngagementEvent.__table__, Score.__table__
+_WINDOW_EVENTS = (sa.select(_events_t.c.contact_id, _events_t.c.type, _events_t.c.occurred_at)
+                  .where(_events_t.c.contact_id.in_(sa.bindparam("ids", expanding=True)),
+                         _events_t.c.occurred_at >= sa.bindparam("since"))
+                  .order_by(_events_t.c.contact_id, _events_t.c.occurred_at))
+_LAST_ACTIVE = (sa.select(_events_t.c.contact_id, sa.func.max(_events_t.c.occurred_at))
+                .where(_events_t.c.contact_id.in_(sa.bindparam("ids", expanding=True)),
+                       _events_t.c.type.in_(sa.bindparam("types", expanding=True)),
+                       _events_t.c.occurred_at <= sa.bindparam("now"))
+                .group_by(_events_t.c.contact_id))
+_LOCK_SCORES = (sa.select(_scores_t.c.contact_id, _scores_t.c.score, _scores_t.c.fit, _scores_t.c.engagement)
+                .where(_scores_t.c.contact_id.in_(sa.bindparam("ids", expanding=True)))
+                .order_by(_scores_t.c.contact_id).with_for_update())
+_upsert = insert(_scores_t)
+_UPSERT_SCORES = _upsert.on_conflict_do_update(
+    index_elements=[_scores_t.c.contact_id],
+    set_={k: _upsert.excluded[k] for k in ("score", "fit", "engagement", "engagement_level", "model_version",
+                                           "computed_at")})
+_MODEL_VERSION = sa.select(sa.func.max(ModelVersion.__table__.c.version))
+_event_columns = [_events_t.c[k] for k in ("id", "contact_id", "type", "occurred_at", "properties", "source",
+                                           "source_ref", "recorded_at")]
+_INSERT_EVENT = insert(_events_t).returning(*_event_columns)
+_INSERT_EVENT_ONCE = insert(_events_t).on_conflict_do_nothing(index_elements=[_events_t.c.source_ref]) \
+    .returning(*_event_columns)
+_INSERT_HISTORY = sa.insert(ScoreHistory.__table__)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -54,7 +82,7 @@ def current_model(db: Session) -> tuple[int, dict[str, Any]]:
 
     Only the version number is read each time; the document is loaded and validated when it changed.
     """
-    version = db.execute(sa.select(sa.func.max(ModelVersion.version))).scalar()
+    version = db.execute(_MODEL_VERSION).scalar()
     if version is None:
         db.execute(insert(ModelVersion).values(version=1, config=default_model(), created_by=None,
                                                note="default model (seed 000 tables, SPEC decisions)")
@@ -225,14 +253,11 @@ def add_event(db: Session, contact_id: str, event_type: str, occurred_at: dateti
               source: str, source_ref: str | None, model: dict[str, Any]) -> EngagementEvent | None:
     """Store one engagement event; None when ``source_ref`` was already recorded (redelivery)."""
     event_type = classify_event(model, event_type, properties)
-    event_id = str(uuid.uuid4())
-    stmt = insert(EngagementEvent).values(
-        id=event_id, contact_id=contact_id, type=event_type, occurred_at=occurred_at,
-        properties=json.loads(json.dumps(properties, default=str)), source=source, source_ref=source_ref)
-    if source_ref:
-        stmt = stmt.on_conflict_do_nothing(index_elements=[EngagementEvent.source_ref])
-    row = db.execute(stmt.returning(EngagementEvent)).first()
-    return None if row is None else row[0]
+    values = {"id": str(uuid.uuid4()), "contact_id": contact_id, "type": event_type, "occurred_at": occurred_at,
+              "properties": json.loads(json.dumps(properties, default=str)), "source": source,
+              "source_ref": source_ref}
+    row = db.execute(_INSERT_EVENT_ONCE if source_ref else _INSERT_EVENT, values).first()
+    return None if row is None else EngagementEvent(**row._asdict())  # plain values, not a session object
 
 
 def event_view(event: EngagementEvent) -> dict[str, Any]:
@@ -262,17 +287,19 @@ def contact_events_many(db: Session, contact_ids: list[str], model: dict[str, An
     if not ids:
         return found
     since = engine.window_start(model, now)
-    rows = db.execute(sa.select(EngagementEvent.contact_id, EngagementEvent.type, EngagementEvent.occurred_at)
-                      .where(EngagementEvent.contact_id.in_(ids), EngagementEvent.occurred_at >= since)
-                      .order_by(EngagementEvent.contact_id, EngagementEvent.occurred_at)).all()
-    for row in rows:
-        found[row.contact_id][0].append((row.type, row.occurred_at))
-    last_active = db.execute(sa.select(EngagementEvent.contact_id, sa.func.max(EngagementEvent.occurred_at))
-                             .where(EngagementEvent.contact_id.in_(ids),
-                                    EngagementEvent.type.in_(model["active_interest_types"]),
-                                    EngagementEvent.occurred_at <= now)
-                             .group_by(EngagementEvent.contact_id)).all()
-    for contact_id, at in last_active:
+    rows = db.execute(_WINDOW_EVENTS, {"ids": ids, "since": since}).all()
+    active = set(model["active_interest_types"])
+    lasts: dict[str, datetime] = {}
+    for contact_id, event_type, at in rows:
+        found[contact_id][0].append((event_type, at))
+        if event_type in active and at <= now and (contact_id not in lasts or at > lasts[contact_id]):
+            lasts[contact_id] = at
+    # An active event inside the window is the last one ever (anything later is inside it too), so only
+    # contacts without one need the all-time query: a contact that just engaged costs one query, not two.
+    missing = [cid for cid in ids if cid not in lasts]
+    if missing:
+        lasts.update(db.execute(_LAST_ACTIVE, {"ids": missing, "types": list(active), "now": now}).all())
+    for contact_id, at in lasts.items():
         found[contact_id] = (found[contact_id][0], at)
     return found
 
@@ -299,16 +326,17 @@ def compute_many(db: Session, profiles: list[ContactProfile], model: dict[str, A
 
 
 def rescore(db: Session, publish: Publish, profile: ContactProfile, reason: str,
-            now: datetime | None = None) -> dict[str, Any]:
+            now: datetime | None = None, *, model: tuple[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     """Score one contact; when the number changed, keep history and publish ``score_changed``.
 
     Returns ``{"result", "agg", "events", "changed", "previous"}``.
     """
-    return rescore_many(db, publish, [profile], reason, now, batch_event=False)[profile.contact_id]
+    return rescore_many(db, publish, [profile], reason, now, batch_event=False, model=model)[profile.contact_id]
 
 
 def rescore_many(db: Session, publish: Publish, profiles: list[ContactProfile], reason: Reason,
-                 now: datetime | None = None, *, batch_event: bool = True) -> dict[str, dict[str, Any]]:
+                 now: datetime | None = None, *, batch_event: bool = True,
+                 model: tuple[int, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Score many contacts set-based (an import's chunk): a handful of statements instead of several per contact.
 
     ``reason`` is one text for all, or one per contact id (an import's merges change different fields).
@@ -316,17 +344,16 @@ def rescore_many(db: Session, publish: Publish, profiles: list[ContactProfile], 
     Per contact id the same ``{"result", "agg", "events", "changed", "previous"}`` as ``rescore``.
     Changed contacts get history and are published as ``scores_changed`` events of at most
     ``EVENT_BATCH_LIMIT`` changes (``batch_event=False``: one ``score_changed`` each, the one-contact path).
+    ``model`` is ``current_model(db)`` when the caller read it already in this transaction.
     """
     now = now or utcnow()
     profiles = list({p.contact_id: p for p in profiles}.values())
     if not profiles:
         return {}
-    version, model = current_model(db)
+    version, model = model or current_model(db)
     ids = sorted(p.contact_id for p in profiles)
     # lock in id order, so two batches sharing contacts wait for each other instead of deadlocking
-    stored = {r.contact_id: r for r in db.execute(
-        sa.select(Score.contact_id, Score.score, Score.fit, Score.engagement)
-        .where(Score.contact_id.in_(ids)).order_by(Score.contact_id).with_for_update())}
+    stored = {r.contact_id: r for r in db.execute(_LOCK_SCORES, {"ids": ids})}
     computed = compute_many(db, profiles, model, now)
     rows, changes = [], []
     for profile in profiles:
@@ -348,11 +375,7 @@ def rescore_many(db: Session, publish: Publish, profiles: list[ContactProfile], 
 
 def _write_scores(db: Session, rows: list[dict[str, Any]]) -> None:
     """Every scored contact's row in one upsert (a new contact's insert cannot race into a unique violation)."""
-    stmt = insert(Score).values(rows)
-    db.execute(stmt.on_conflict_do_update(
-        index_elements=[Score.contact_id],
-        set_={k: stmt.excluded[k] for k in ("score", "fit", "engagement", "engagement_level", "model_version",
-                                            "computed_at")}))
+    db.execute(_UPSERT_SCORES, rows)
     for row in rows:  # Score objects this session loaded earlier would answer the old numbers
         loaded = db.identity_map.get(identity_key(Score, row["contact_id"]))
         if loaded is not None:
@@ -374,7 +397,7 @@ def record_changes(db: Session, publish: Publish, changes: list[tuple[str, dict[
     if not changes:
         return
     reasons = {cid: (reason if isinstance(reason, str) else reason[cid])[:200] for cid, _, _ in changes}
-    db.execute(sa.insert(ScoreHistory), [
+    db.execute(_INSERT_HISTORY, [
         {"contact_id": cid, "score": result["score"], "previous_score": previous, "fit": result["fit"],
          "engagement": result["engagement"], "reason": reasons[cid], "model_version": version, "at": now}
         for cid, result, previous in changes])
@@ -398,8 +421,8 @@ def score_view(db: Session, publish: Publish, profile: ContactProfile, now: date
                ) -> dict[str, Any]:
     """``GET /contacts/{id}/score``: the score as of now (rescored if events aged out), explained."""
     now = now or utcnow()
-    _, model = current_model(db)
-    computed = rescore(db, publish, profile, "events aged out of the window", now)
+    version, model = current_model(db)
+    computed = rescore(db, publish, profile, "events aged out of the window", now, model=(version, model))
     result, agg = computed["result"], computed["agg"]
     found = signals.buying_signals(computed["events"], agg, model, result["engagement_level"], now)
     alert = signals.hot_lead_alert(result, profile.stage, found, computed["events"], agg.last_active_at, model, now)
@@ -415,8 +438,8 @@ def score_view(db: Session, publish: Publish, profile: ContactProfile, now: date
 def hot_lead_view(db: Session, publish: Publish, profile: ContactProfile, now: datetime | None = None
                   ) -> dict[str, Any] | None:
     now = now or utcnow()
-    _, model = current_model(db)
-    computed = rescore(db, publish, profile, "events aged out of the window", now)
+    version, model = current_model(db)
+    computed = rescore(db, publish, profile, "events aged out of the window", now, model=(version, model))
     result, agg = computed["result"], computed["agg"]
     found = signals.buying_signals(computed["events"], agg, model, result["engagement_level"], now)
     return signals.hot_lead_alert(result, profile.stage, found, computed["events"], agg.last_active_at, model, now)
@@ -435,9 +458,25 @@ def rule_record(db: Session, profile: ContactProfile, model: dict[str, Any], now
     return rule_records(db, [profile], model, now)[profile.contact_id]
 
 
-def rule_records(db: Session, profiles: list[ContactProfile], model: dict[str, Any], now: datetime
-                 ) -> dict[str, dict[str, Any]]:
-    """``rule_record`` of many contacts in two queries (rules over a ``scores_changed`` batch)."""
+# Record fields that come from the engagement events (the rest is the profile and the stored score).
+EVENT_FIELDS = frozenset({"demo_requested", "last_email_opened_at", "events"})
+
+
+def criteria_need_events(criteria: dict[str, Any] | None) -> bool:
+    """Whether criteria test an engagement fact (``event.<type>``, ``demo_requested`` ...), so the
+    record needs the per-type last-event query; "score >= 90" (the default rule) does not."""
+    from crm_shared.criteria import EVENT_PREFIX, fields_used
+
+    return bool(criteria) and any(f.startswith(EVENT_PREFIX) or f in EVENT_FIELDS for f in fields_used(criteria))
+
+
+def rule_records(db: Session, profiles: list[ContactProfile], model: dict[str, Any] | None, now: datetime,
+                 *, events: bool = True) -> dict[str, dict[str, Any]]:
+    """``rule_record`` of many contacts in two queries (rules over a ``scores_changed`` batch).
+
+    ``events=False`` leaves the engagement facts out (one query; ``model`` may be None): for criteria
+    that do not test them (``criteria_need_events``), the records match exactly as the full ones.
+    """
     ids = list(dict.fromkeys(p.contact_id for p in profiles))
     if not ids:
         return {}
@@ -445,21 +484,23 @@ def rule_records(db: Session, profiles: list[ContactProfile], model: dict[str, A
         sa.select(Score.contact_id, Score.score, Score.fit, Score.engagement, Score.engagement_level)
         .where(Score.contact_id.in_(ids)))}
     lasts: dict[str, dict[str, datetime]] = {cid: {} for cid in ids}
-    for contact_id, event_type, at in db.execute(
-            sa.select(EngagementEvent.contact_id, EngagementEvent.type, sa.func.max(EngagementEvent.occurred_at))
-            .where(EngagementEvent.contact_id.in_(ids), EngagementEvent.occurred_at <= now)
-            .group_by(EngagementEvent.contact_id, EngagementEvent.type)):
-        lasts[contact_id][event_type] = at
+    if events:
+        for contact_id, event_type, at in db.execute(
+                sa.select(EngagementEvent.contact_id, EngagementEvent.type, sa.func.max(EngagementEvent.occurred_at))
+                .where(EngagementEvent.contact_id.in_(ids), EngagementEvent.occurred_at <= now)
+                .group_by(EngagementEvent.contact_id, EngagementEvent.type)):
+            lasts[contact_id][event_type] = at
     records = {}
     for profile in profiles:
-        last = lasts[profile.contact_id]
-        active = [at for t, at in last.items() if t in model["active_interest_types"]]
-        events = {t: at.isoformat() for t, at in last.items()}
-        if active:
-            events["last_activity"] = max(active).isoformat()
-        record = {**(profile.attrs or {}), "stage": profile.stage, "owner_id": profile.owner_id, "events": events,
-                  "demo_requested": "demo_requested" in last,
-                  "last_email_opened_at": events.get("email_opened")}
+        record = {**(profile.attrs or {}), "stage": profile.stage, "owner_id": profile.owner_id}
+        if events:
+            last = lasts[profile.contact_id]
+            active = [at for t, at in last.items() if t in model["active_interest_types"]]
+            found = {t: at.isoformat() for t, at in last.items()}
+            if active:
+                found["last_activity"] = max(active).isoformat()
+            record.update(events=found, demo_requested="demo_requested" in last,
+                          last_email_opened_at=found.get("email_opened"))
         stored = scores.get(profile.contact_id)
         if stored is not None:
             record.update(score=stored.score, fit=stored.fit, engagement=stored.engagement,

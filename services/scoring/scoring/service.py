@@ -9,6 +9,7 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -165,10 +166,13 @@ class ScoringService(ErasureMixin, ServiceBase):
             "contact_id": cid, "type": "reminder", "title": action["message"][:200], "description": note,
             "priority": "high", "due_at": due.isoformat(), "assigned_to": profile.owner_id})
 
-    def _rescore(self, profile: ContactProfile, reason: str) -> dict[str, Any]:
-        computed = operations.rescore(self.db, self._publish, profile, reason)
+    def _rescore(self, profile: ContactProfile, reason: str, model: tuple[int, dict[str, Any]] | None = None
+                 ) -> dict[str, Any]:
+        """Rescore one contact (``score_changed``); ``model`` is ``current_model`` when already read."""
+        model = model or operations.current_model(self.db)
+        computed = operations.rescore(self.db, self._publish, profile, reason, model=model)
         if computed["changed"]:
-            self._maybe_hot(profile, computed)
+            self._maybe_hot(profile, computed, model[1])
         return computed
 
     def _maybe_hot(self, profile: ContactProfile, computed: dict[str, Any], model: dict[str, Any] | None = None
@@ -229,11 +233,12 @@ class ScoringService(ErasureMixin, ServiceBase):
         if done is not None:
             return done
         now = datetime.now(UTC)
-        _, model = operations.current_model(self.db)
+        versioned = operations.current_model(self.db)  # read once per request (it was three times)
+        model = versioned[1]
         profile, event = self._record_one(data, model, now, caller.user_id)
         result = operations.event_view(event)
         if operations.affects_score(model, event.type):
-            computed = self._rescore(profile, f"{event.type} recorded")
+            computed = self._rescore(profile, f"{event.type} recorded", versioned)
             r = computed["result"]
             result["score"] = {"score": r["score"], "fit": r["fit"], "engagement": r["engagement"],
                                "engagement_level": r["engagement_level"], "changed": computed["changed"]}
@@ -257,7 +262,9 @@ class ScoringService(ErasureMixin, ServiceBase):
 
     @rpc
     def record_engagement_batch(self, events: list[dict[str, Any]]) -> dict[str, Any]:
-        """Many events at once (tracking backlogs, demo data): each contact is rescored once at the end."""
+        """Many events at once (tracking backlogs, demo data): the touched contacts are rescored together at
+        the end (``rescore_many``: a few statements for the batch), their changes published as
+        ``scores_changed`` chunks instead of a ``score_changed`` each."""
         caller = self.ctx.caller.require(*WRITERS)
         key = self.ctx.idempotency_key
         done = load_idempotent_result(self.db, key, "record_engagement_batch")
@@ -266,7 +273,8 @@ class ScoringService(ErasureMixin, ServiceBase):
         if not isinstance(events, list) or not 1 <= len(events) <= BATCH_MAX:
             raise ValidationFailed("Validation failed", {"fields": {"events": [f"1 to {BATCH_MAX} events"]}})
         now = datetime.now(UTC)
-        _, model = operations.current_model(self.db)
+        versioned = operations.current_model(self.db)
+        model = versioned[1]
         results: list[dict[str, Any]] = []
         touched: dict[str, ContactProfile] = {}
         for index, data in enumerate(events):
@@ -278,8 +286,11 @@ class ScoringService(ErasureMixin, ServiceBase):
             results.append({"index": index, **operations.event_view(event)})
             if operations.affects_score(model, event.type):
                 touched[profile.contact_id] = profile
+        computed = operations.rescore_many(self.db, self._publish, list(touched.values()), "engagement recorded",
+                                           model=versioned)
         for profile in touched.values():
-            self._rescore(profile, "engagement recorded")
+            if computed[profile.contact_id]["changed"]:
+                self._maybe_hot(profile, computed[profile.contact_id], model)
         result = {"recorded": sum(1 for r in results if "error" not in r), "rescored": len(touched),
                   "results": results}
         store_idempotent_result(self.db, key, "record_engagement_batch", result)
@@ -406,6 +417,7 @@ class ScoringService(ErasureMixin, ServiceBase):
         self._defaults()
         rule = automation.get_rule(self.db, rule_id)
         view = automation.rule_view(rule, automation.performance(self.db, rule_id))
+        view["pending_sweeps"] = automation.pending_sweeps(self.db, rule_id)
         self.db.commit()
         return view
 
@@ -467,16 +479,36 @@ class ScoringService(ErasureMixin, ServiceBase):
             self.db.rollback()
             return
         self._defaults()
-        automation.run_due(self.db, self._execute, time_sweep_every=timedelta(seconds=TIME_SWEEP_SECONDS))
+        counts = automation.run_due(self.db, self._execute, time_sweep_every=timedelta(seconds=TIME_SWEEP_SECONDS))
         self.db.commit()
+        if counts["unfinished"] or counts["cycle_left"] or any(
+                counts[k] for k in ("time_since_event", "schedule", "run_now", "cycle")):
+            log.info("rule scheduler tick", extra=counts)
 
     def _evaluate(self, contact_id: str, occurrence: dict[str, Any]) -> None:
         self._evaluate_many([(contact_id, occurrence)])
 
-    def _evaluate_many(self, occurrences: list[tuple[str, dict[str, Any]]]) -> None:
+    def _evaluate_many(self, occurrences: list[tuple[str, dict[str, Any]]],
+                       before_acting: Callable[[], bool] | None = None) -> None:
         """Rules over occurrences; the profile is read only when a live rule is triggered."""
         self._defaults()
-        automation.evaluate_many(self.db, occurrences, self._execute)
+        automation.evaluate_many(self.db, occurrences, self._execute, before_acting=before_acting)
+
+    def _evaluate_event(self, envelope: dict[str, Any], handler: str,
+                        occurrences: list[tuple[str, dict[str, Any]]]) -> None:
+        """Rules for one of our own events, claimed only when a rule is about to act.
+
+        Most engagement and score changes trigger nothing or match no criteria: then nothing is
+        written (no claim row, no commit to wait for), and a redelivery can do no more than this
+        delivery did. When a rule acts, the claim comes first in the same transaction as before.
+        """
+        try:
+            self._evaluate_many(occurrences, before_acting=lambda: claim_event(self.db, envelope["event_id"],
+                                                                               handler))
+        except automation.NotFirstDelivery:
+            self.db.rollback()
+            return
+        self.db.commit()
 
     # -- contacts events: the projection ----------------------------------------------------------
     @reliable_handler("contacts", "contact_created")
@@ -544,8 +576,9 @@ class ScoringService(ErasureMixin, ServiceBase):
         operations.record_field_changes(self.db, [(p.contact_id, changed_by_id[p.contact_id]) for p in touched], at)
         reasons = {p.contact_id: f"contact updated ({', '.join(sorted(changed_by_id[p.contact_id]))})"
                    for p in touched}
-        computed = operations.rescore_many(self.db, self._publish, touched, reasons)
-        _, model = operations.current_model(self.db)
+        versioned = operations.current_model(self.db)
+        computed = operations.rescore_many(self.db, self._publish, touched, reasons, model=versioned)
+        model = versioned[1]
         for profile in touched:
             if computed[profile.contact_id]["changed"]:
                 self._maybe_hot(profile, computed[profile.contact_id], model)
@@ -600,7 +633,8 @@ class ScoringService(ErasureMixin, ServiceBase):
             except NotFound:
                 self.db.commit()
                 return
-        _, model = operations.current_model(self.db)
+        versioned = operations.current_model(self.db)
+        model = versioned[1]
         at = to_datetime(envelope.get("occurred_at")) or datetime.now(UTC)
         ref = f"{envelope['source']}:{envelope['event_type']}:{envelope['event_id']}"
         event = operations.add_event(self.db, profile.contact_id, event_type, at, properties,
@@ -610,7 +644,7 @@ class ScoringService(ErasureMixin, ServiceBase):
                 "contact_id": profile.contact_id, "engagement_event_id": event.id, "type": event.type,
                 "occurred_at": event.occurred_at.isoformat(), "properties": event.properties})
             if operations.affects_score(model, event.type):
-                self._rescore(profile, f"{event.type} ({envelope['source']})")
+                self._rescore(profile, f"{event.type} ({envelope['source']})", versioned)
         self.db.commit()
 
     @staticmethod
@@ -681,31 +715,25 @@ class ScoringService(ErasureMixin, ServiceBase):
     # -- our own events: rules and rescoring ------------------------------------------------------
     @reliable_handler("scoring", "engagement_recorded")
     def on_engagement_recorded(self, envelope: dict[str, Any]) -> None:
-        if not claim_event(self.db, envelope["event_id"], "scoring.on_engagement_recorded"):
-            return
         d = envelope["data"]
-        self._evaluate(d["contact_id"], {"kind": "event", "event_type": d["type"]})
-        self.db.commit()
+        self._evaluate_event(envelope, "scoring.on_engagement_recorded",
+                             [(d["contact_id"], {"kind": "event", "event_type": d["type"]})])
 
     @reliable_handler("scoring", "score_changed")
     def on_score_changed(self, envelope: dict[str, Any]) -> None:
-        if not claim_event(self.db, envelope["event_id"], "scoring.on_score_changed"):
-            return
         d = envelope["data"]
-        self._evaluate(d["contact_id"], {"kind": "score_change", "score": d["score"],
-                                         "previous_score": d.get("previous_score")})
-        self.db.commit()
+        self._evaluate_event(envelope, "scoring.on_score_changed",
+                             [(d["contact_id"], {"kind": "score_change", "score": d["score"],
+                                                 "previous_score": d.get("previous_score")})])
 
     @reliable_handler("scoring", "scores_changed")
     def on_scores_changed(self, envelope: dict[str, Any]) -> None:
         """A batch of score changes (bulk paths): the rules ``on_score_changed`` runs, over the whole batch
         at once (the live rules read once, the profiles in one query, nothing more when no rule applies)."""
-        if not claim_event(self.db, envelope["event_id"], "scoring.on_scores_changed"):
-            return
         changes = envelope["data"]["changes"]
-        self._evaluate_many([(str(c["contact_id"]), {"kind": "score_change", "score": c["score"],
-                                                     "previous_score": c.get("previous_score")}) for c in changes])
-        self.db.commit()
+        self._evaluate_event(envelope, "scoring.on_scores_changed",
+                             [(str(c["contact_id"]), {"kind": "score_change", "score": c["score"],
+                                                      "previous_score": c.get("previous_score")}) for c in changes])
         log.info("scores changed batch evaluated", extra={"event_id": envelope["event_id"], "changes": len(changes)})
 
     @reliable_handler("scoring", "model_changed")

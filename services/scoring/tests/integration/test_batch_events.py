@@ -17,33 +17,13 @@ from crm_shared.reliability import make_envelope
 from scoring import automation, engine, operations
 from scoring.models import ContactProfile, EngagementEvent, Rule, RuleRun, Score, ScoreHistory
 from scoring.service import ScoringService
+from services.scoring.tests.integration.fakes import RecordingOutbox
 
 NOW = datetime.now(UTC)
 POSITIONS = ["CEO", "VP of Sales", "Sales Manager", "Barista", None, "Head of Procurement"]
 INDUSTRIES = ["SaaS", "Retail", "Agriculture", None, "Oil & Gas"]
 TYPES = ["email_opened", "email_clicked", "page_visited", "pricing_page_visited", "demo_requested",
          "webinar_attended", "unsubscribed", "subscribed", "whitepaper_downloaded"]
-
-
-class _Outbox:
-    """Collects what the service publishes (the real one writes outbox rows and flushes them to RabbitMQ)."""
-
-    def __init__(self):
-        self.events: list[tuple[str, dict]] = []
-
-    def add(self, session, event_type, data, schema_version=1):
-        validate_event_data("scoring", event_type, data)
-        self.events.append((event_type, data))
-
-    def add_many(self, session, event_type, items, schema_version=1):
-        for data in items:
-            self.add(session, event_type, data, schema_version)
-
-    def flush(self):
-        return 0
-
-    def of(self, event_type: str) -> list[dict]:
-        return [data for t, data in self.events if t == event_type]
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +34,7 @@ def _fresh_process_state(monkeypatch):
 
 
 def _service(db):
-    return worker_factory(ScoringService, db=db, outbox=_Outbox())
+    return worker_factory(ScoringService, db=db, outbox=RecordingOutbox())
 
 
 @contextmanager
