@@ -11,20 +11,7 @@ from crm_shared.reliability import make_envelope
 from scoring import erasure
 from scoring.models import ContactProfile, DeletedContact, Score
 from scoring.service import ScoringService
-
-
-class _Outbox:
-    def __init__(self):
-        self.events: list[tuple[str, dict]] = []
-
-    def add(self, session, event_type, data, schema_version=1):
-        self.events.append((event_type, data))
-
-    def add_many(self, session, event_type, items, schema_version=1):
-        self.events.extend((event_type, data) for data in items)
-
-    def flush(self):
-        return 0
+from services.scoring.tests.integration.fakes import RecordingOutbox
 
 
 def _snapshot(contact_id: str) -> dict:
@@ -34,7 +21,7 @@ def _snapshot(contact_id: str) -> dict:
 
 
 def test_an_update_in_flight_when_the_contact_was_erased_projects_nothing(db_session):
-    service = worker_factory(ScoringService, db=db_session, outbox=_Outbox())
+    service = worker_factory(ScoringService, db=db_session, outbox=RecordingOutbox())
     contact_id = str(uuid.uuid4())
     service.on_contact_created(make_envelope("contacts", "contact_created", {
         "contact_id": contact_id, "contact": _snapshot(contact_id), "changed": [], "actor_id": None}))
