@@ -260,6 +260,35 @@ def add_event(db: Session, contact_id: str, event_type: str, occurred_at: dateti
     return None if row is None else EngagementEvent(**row._asdict())  # plain values, not a session object
 
 
+def add_events(db: Session, items: list[dict[str, Any]], model: dict[str, Any]) -> list[EngagementEvent]:
+    """``add_event`` for many events in one INSERT (a batch of emails sent or opened); each item has the
+    arguments of ``add_event`` (``contact_id``, ``type``, ``occurred_at``, ``properties``, ``source``,
+    ``source_ref``). Events whose ``source_ref`` was recorded already are left out, as there."""
+    if not items:
+        return []
+    values = [{"id": str(uuid.uuid4()), "contact_id": item["contact_id"],
+               "type": classify_event(model, item["type"], item["properties"]), "occurred_at": item["occurred_at"],
+               "properties": json.loads(json.dumps(item["properties"], default=str)), "source": item["source"],
+               "source_ref": item["source_ref"]} for item in items]
+    rows = db.execute(_INSERT_EVENT_ONCE, values).all()   # one multi-row INSERT (insertmanyvalues)
+    order = {v["id"]: n for n, v in enumerate(values)}
+    return sorted((EngagementEvent(**row._asdict()) for row in rows), key=lambda e: order[e.id])
+
+
+def profiles_of(db: Session, contact_ids: list[str]) -> dict[str, ContactProfile]:
+    """The projected profiles among ``contact_ids``, in one query."""
+    ids = list(dict.fromkeys(str(c) for c in contact_ids))
+    if not ids:
+        return {}
+    return {p.contact_id: p for p in db.scalars(sa.select(ContactProfile).where(ContactProfile.contact_id.in_(ids)))}
+
+
+def engagement_body(event: EngagementEvent) -> dict[str, Any]:
+    """The ``engagement_recorded`` body (also each item of ``engagements_recorded``)."""
+    return {"contact_id": event.contact_id, "engagement_event_id": event.id, "type": event.type,
+            "occurred_at": event.occurred_at.isoformat(), "properties": event.properties}
+
+
 def event_view(event: EngagementEvent) -> dict[str, Any]:
     return {"id": event.id, "contact_id": event.contact_id, "type": event.type,
             "occurred_at": event.occurred_at.isoformat(), "properties": event.properties, "source": event.source}

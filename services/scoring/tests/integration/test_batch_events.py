@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +13,7 @@ from nameko.testing.services import worker_factory
 
 from crm_shared.events import validate_event_data
 from crm_shared.reliability import make_envelope
+from crm_shared.testing.helpers import statements
 from scoring import automation, engine, operations
 from scoring.models import ContactProfile, EngagementEvent, Rule, RuleRun, Score, ScoreHistory
 from scoring.service import ScoringService
@@ -35,22 +35,6 @@ def _fresh_process_state(monkeypatch):
 
 def _service(db):
     return worker_factory(ScoringService, db=db, outbox=RecordingOutbox())
-
-
-@contextmanager
-def _statements(db):
-    """The SQL statements the session sends meanwhile (the batch paths must not go per contact)."""
-    seen: list[str] = []
-    conn = db.connection()
-
-    def note(conn_, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    sa.event.listen(conn, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(conn, "before_cursor_execute", note)
 
 
 def _snapshot(**fields) -> dict:
@@ -155,7 +139,7 @@ def test_rescore_many_chunks_its_event_and_uses_a_fixed_number_of_statements(db_
         _events(db_session, p.contact_id, [("email_opened", timedelta(days=1)), ("webinar_attended", timedelta(1))])
     db_session.flush()
     published: list = []
-    with _statements(db_session) as seen:
+    with statements(db_session) as seen:
         operations.rescore_many(db_session, lambda t, d: published.append((t, d)), profiles, "import", NOW)
     assert len(seen) <= 8, seen  # model version, scores FOR UPDATE, events, last activity, upsert, history
     assert [(t, len(d["changes"])) for t, d in published] == [("scores_changed", 4), ("scores_changed", 4),
@@ -187,7 +171,7 @@ def test_contacts_created_projects_scores_and_publishes_one_scores_changed(db_se
     extras = [_snapshot(position="Sales Manager") for _ in range(20)]
     service = _service(db_session)
     envelope = _created([hot, warm, cold, *extras])
-    with _statements(db_session) as seen:
+    with statements(db_session) as seen:
         service.on_contacts_created(envelope)
     assert len(seen) < 20, seen  # set-based: the statement count does not grow with the contacts
     ids = [hot["id"], warm["id"], cold["id"]]
@@ -243,7 +227,7 @@ def test_scores_changed_fires_the_default_hot_lead_rule_for_contacts_created_in_
     service = _service(db_session)
     service.on_contacts_created(_created([hot, warm, cold, *extras]))
     envelope = make_envelope("scoring", "scores_changed", service.outbox.of("scores_changed")[0])
-    with _statements(db_session) as seen:
+    with statements(db_session) as seen:
         service.on_scores_changed(envelope)
     service.on_scores_changed(envelope)  # redelivered: the rule acts once
     assert [c.args for c in service.contacts.set_stage.call_args_list] == [(hot["id"], "Hot Lead")]
@@ -261,7 +245,7 @@ def test_scores_changed_without_a_live_score_rule_reads_nothing_else(db_session)
     automation.ensure_default_rule(db_session)
     db_session.execute(sa.update(Rule).where(Rule.trigger["type"].astext == "score_change").values(enabled=False))
     envelope = make_envelope("scoring", "scores_changed", service.outbox.of("scores_changed")[0])
-    with _statements(db_session) as seen:
+    with statements(db_session) as seen:
         service.on_scores_changed(envelope)
     assert not service.contacts.set_stage.called
     assert not [s for s in seen if "contact_profiles" in s or "engagement_events" in s or "FROM scores" in s], seen
@@ -329,7 +313,7 @@ def test_contacts_updated_does_what_contact_updated_does_one_by_one(db_session):
     single_events = [(t, d) for t, d in service.outbox.events]
     service.outbox.events.clear()
     envelope = _updated([(merged(s, k), k[2]) for s, k in zip(batch, kinds, strict=True)])
-    with _statements(db_session) as seen:
+    with statements(db_session) as seen:
         service.on_contacts_updated(envelope)
     assert len(seen) < 20, seen   # set-based
     pairs = list(zip(singles, batch, strict=True))
