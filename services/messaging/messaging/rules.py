@@ -11,6 +11,7 @@ from datetime import time as dt_time
 from typing import Any
 
 from crm_shared.errors import Conflict, RateLimited, ValidationFailed
+from crm_shared.events import BATCH_EVENT_LIMIT
 
 TEMPLATE_CATEGORIES = ("Onboarding", "Sales", "Marketing")
 CAMPAIGN_TYPES = ("Email Sequence", "Cold Outreach", "Event Follow-up", "Referral", "Promotion", "Greetings")
@@ -35,6 +36,22 @@ CALL_PARTICIPANTS_MAX = 20
 FOLLOW_UP_TYPES = ("email", "call", "task", "meeting", "reminder")
 FOLLOW_UP_PRIORITIES = ("low", "medium", "high", "urgent")
 FOLLOW_UP_STATUSES = ("open", "done", "cancelled")
+
+# The batch form of each email fact a send batch or a batch of pixel loads produces (crm_shared.events.messaging).
+BATCH_EVENTS = {"email_sent": "emails_sent", "email_bounced": "emails_bounced", "email_opened": "emails_opened"}
+
+
+def as_batch_events(facts: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, dict[str, Any]]]:
+    """Many email facts as their batch events: one ``emails_*`` per type and BATCH_EVENT_LIMIT items, in order.
+
+    Subscribers then pay one message, claim and commit per batch instead of per email (issue 7).
+    """
+    by_type: dict[str, list[dict[str, Any]]] = {}
+    for event_type, data in facts:
+        by_type.setdefault(BATCH_EVENTS[event_type], []).append(data)
+    return [(batch_type, {"emails": items[start:start + BATCH_EVENT_LIMIT]})
+            for batch_type, items in by_type.items() for start in range(0, len(items), BATCH_EVENT_LIMIT)]
+
 
 EMAIL_STATUSES = ("queued", "sent", "delivered", "opened", "clicked", "replied", "bounced", "unsubscribed",
                   "failed", "refused", "received")

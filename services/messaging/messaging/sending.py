@@ -48,6 +48,7 @@ from messaging.models import (
 )
 from messaging.rules import (
     SEND_TIME_ENDS,
+    as_batch_events,
     cap_window,
     check_send_cap,
     fail,
@@ -382,10 +383,11 @@ def record(session: Session, outcomes: list[Outcome], emit_many: EmitMany, campa
             status=rows.c.status, error=sa.cast(rows.c.error, sa.Text),
             claimed_at=sa.case((rows.c.status == "queued", sa.null()), else_=Email.claimed_at)))
         limits.add_claimed(session, cap_window(now)[0], -sum(1 for o in others if o.status == "queued"))
-    emit_many([("email_sent" if o.status == "sent" else "email_bounced",
-                {"contact_id": o.contact_id, "email_id": o.email_id, "subject": subjects.get(o.email_id, ""),
-                 "campaign_id": campaign_of.get(o.email_id), "template_id": template_of.get(o.email_id)})
-               for o in delivered])
+    emit_many(as_batch_events([
+        ("email_sent" if o.status == "sent" else "email_bounced",
+         {"contact_id": o.contact_id, "email_id": o.email_id, "subject": subjects.get(o.email_id, ""),
+          "campaign_id": campaign_of.get(o.email_id), "template_id": template_of.get(o.email_id)})
+        for o in delivered]))   # one emails_sent (and emails_bounced) per batch, not an event per email
     session.commit()
 
 

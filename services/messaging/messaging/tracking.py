@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from crm_shared.errors import NotFound
 from messaging.models import Call, Campaign, Consent, Email, Enrollment, FollowUp, Suppression
-from messaging.rules import fail, one_of, progressed_status, utcnow
+from messaging.rules import as_batch_events, fail, one_of, progressed_status, utcnow
 
 Emit = Callable[[str, dict[str, Any]], None]
 UNSUBSCRIBE_TEXT_VERSION = "unsubscribe-v1"
@@ -54,7 +54,8 @@ def _mark_opened(row: Email, emit: Emit) -> None:
 
 
 def record_opens(session: Session, tokens: list[str], emit_many: Callable[[list[tuple[str, dict]]], None]) -> int:
-    """Pixel loads in a batch (the gateway buffers them): counts added, first opens become events."""
+    """Pixel loads in a batch (the gateway buffers them): counts added, the first opens become ``emails_opened``
+    events (one per BATCH_EVENT_LIMIT first opens, not one ``email_opened`` each)."""
     counts = Counter(t for t in tokens if _TOKEN.match(t or ""))
     if not counts:
         return 0
@@ -70,7 +71,7 @@ def record_opens(session: Session, tokens: list[str], emit_many: Callable[[list[
             row.opened_at = now
             events.append(("email_opened", _fact(row)))
         row.status = progressed_status(row.status, "opened")
-    emit_many(events)
+    emit_many(as_batch_events(events))
     return len(rows)
 
 

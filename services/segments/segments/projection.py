@@ -217,6 +217,8 @@ def apply_engagements(session: Session, facts: Iterable[tuple[str, str, Any]]) -
     latest: dict[str, dict[str, datetime]] = {}
     order: dict[str, None] = {}
     for contact_id, kind, occurred_at in facts:
+        if not contact_id:
+            continue   # an email to an address with no contact (logged mail): nothing to project
         moment = (to_datetime(occurred_at) or datetime.now(UTC)).astimezone(UTC)
         per_kind = latest.setdefault(str(kind).strip().lower(), {})
         cid = str(contact_id)

@@ -70,3 +70,21 @@ def test_every_purpose_has_script_and_tips():
     assert rules.CALL_PURPOSE_NAMES == ("Discovery Call", "Product Demo", "Follow-up Call", "Negotiation",
                                         "Customer Support", "Closing Call")
     assert all(p["script"] and p["quick_tips"] for p in rules.CALL_PURPOSES)
+
+
+def test_email_facts_travel_as_one_batch_event_per_type_and_limit(monkeypatch):
+    from crm_shared import events
+
+    facts = [("email_sent", {"contact_id": f"c{n}", "email_id": f"e{n}", "subject": "s", "campaign_id": None,
+                             "template_id": None}) for n in range(5)]
+    facts.insert(2, ("email_bounced", {"contact_id": "cb", "email_id": "eb", "subject": "s"}))
+    batches = rules.as_batch_events(facts)
+    assert [(t, [i["email_id"] for i in d["emails"]]) for t, d in batches] == [
+        ("emails_sent", ["e0", "e1", "e2", "e3", "e4"]), ("emails_bounced", ["eb"])]
+    for event_type, data in batches:
+        events.validate_event_data("messaging", event_type, data)   # the committed contract
+    monkeypatch.setattr(rules, "BATCH_EVENT_LIMIT", 2)
+    assert [len(d["emails"]) for _, d in rules.as_batch_events(facts)] == [2, 2, 1, 1]
+    assert rules.as_batch_events([]) == []
+    with pytest.raises(KeyError):   # a fact without a batch form is a programming error
+        rules.as_batch_events([("email_clicked", {})])

@@ -96,6 +96,8 @@ def test_apply_engagements_stores_what_one_update_per_fact_stored(db_session):
     assert {twin[c]: r for c, r in rows.items() if c in twin} == {c: r for c, r in rows.items() if c not in twin}
     assert rows[ids["many"][1]]["demo_requested"] is True and rows[ids["many"][4]]["known"] is False
     assert projection.apply_engagements(db_session, []) == []
+    assert projection.apply_engagements(db_session, [("", "email_opened", _at(0))]) == []   # mail with no contact
+    assert _rows(db_session, [""]) == {}
 
 
 def test_engagements_recorded_applies_the_batch_and_evaluates_it_together(db_session, evaluations):
