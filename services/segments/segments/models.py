@@ -151,6 +151,21 @@ class ContactProjection(Base):
     )
 
 
+class DeletedContact(Base):
+    """A contact the contacts service deleted, merged away or erased: its late events must not bring it back.
+
+    Every event type reaches this service on its own queue, so a ``contact_updated`` or an import's
+    ``contacts_created`` already in flight can arrive after the ``contact_deleted``/``contact_erased``;
+    without this the projection (and, for an erasure, the person's data) would come back. Only the
+    opaque contact id is kept.
+    """
+
+    __tablename__ = "deleted_contacts"
+
+    contact_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    deleted_at: Mapped[datetime] = mapped_column(TS, nullable=False, server_default=sa.func.now())
+
+
 # Text fields whose ``contains`` conditions a trigram index answers (query.py compiles ``contains`` as
 # ``lower(column) LIKE '%...%'``): a preview typed against "email contains @acme" finds its few rows
 # in the index instead of lowering every row of the projection (migration 9d4f2b6c8e15).

@@ -16,7 +16,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from crm_shared.criteria import role_class, to_datetime, to_number
@@ -132,6 +131,7 @@ def _snapshot_upsert() -> sa.TextClause:
     return sa.text(f"""
         INSERT INTO contact_projection AS p ({names})
         SELECT {names} FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({types})
+        WHERE NOT EXISTS (SELECT 1 FROM deleted_contacts d WHERE d.contact_id = r.contact_id)
         ON CONFLICT (contact_id) DO UPDATE SET {updates},
             score = CASE WHEN p.score_at IS NULL THEN coalesce(EXCLUDED.score, p.score) ELSE p.score END
         WHERE p.updated_at IS NULL OR EXCLUDED.updated_at IS NULL OR p.updated_at <= EXCLUDED.updated_at
@@ -143,7 +143,7 @@ _SNAPSHOT_UPSERT = _snapshot_upsert()
 
 
 def _ensure(session: Session, contact_id: str) -> None:
-    session.execute(insert(P).values(contact_id=contact_id, known=False).on_conflict_do_nothing())
+    session.execute(_ENSURE_ROWS, {"ids": [contact_id]})
 
 
 def apply_stage(session: Session, contact_id: str, stage: str) -> bool:
@@ -188,7 +188,8 @@ def apply_scores(session: Session, items: Iterable[Mapping[str, Any]], occurred_
 _ENSURE_ROWS = sa.text("""
     INSERT INTO contact_projection (contact_id, known)
     SELECT id, false FROM unnest(CAST(:ids AS text[])) AS id
-    ON CONFLICT (contact_id) DO NOTHING""")
+    WHERE NOT EXISTS (SELECT 1 FROM deleted_contacts d WHERE d.contact_id = id)
+    ON CONFLICT (contact_id) DO NOTHING""")   # rows for facts about contacts whose snapshot has not come yet
 
 _SCORES_UPDATE = sa.text("""
     UPDATE contact_projection AS p
@@ -271,9 +272,15 @@ def apply_campaign(session: Session, contact_id: str, campaign_id: str, name: st
 
 
 def delete_contacts(session: Session, contact_ids: Iterable[str]) -> None:
-    ids = [str(i) for i in contact_ids]
+    """Deleted (or merged away, or erased) contacts leave the projection and a tombstone (``DeletedContact``)."""
+    ids = sorted({str(i) for i in contact_ids})
     if ids:
         session.execute(P.delete().where(P.c.contact_id.in_(ids)))
+        session.execute(_TOMBSTONES, {"ids": ids})
+
+
+_TOMBSTONES = sa.text("""
+    INSERT INTO deleted_contacts (contact_id) SELECT unnest(CAST(:ids AS text[])) ON CONFLICT DO NOTHING""")
 
 
 def known_ids(session: Session, contact_ids: Iterable[str]) -> set[str]:

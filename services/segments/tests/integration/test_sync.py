@@ -91,3 +91,28 @@ def test_older_snapshots_do_not_overwrite_newer_ones(db_session):
     older = {**c, "stage": "New", "updated_at": (datetime.now(UTC) - timedelta(minutes=5)).isoformat()}
     assert projection.apply_snapshots(db_session, [older]) == []
     assert projection.record(db_session, c["id"])["stage"] == "Qualified"
+
+
+def test_late_events_do_not_bring_back_a_deleted_or_erased_contact(db_session):
+    """Each event type has its own queue: an update in flight can arrive after the delete or the erasure."""
+    from segments import erasure
+    from segments.models import DeletedContact
+
+    deleted, erased, merged_away, kept = contact(email="gone@example.com"), contact(), contact(), contact()
+    projection.apply_snapshots(db_session, [deleted, erased, merged_away, kept])
+    sync.forget(db_session, [deleted["id"]])
+    erasure.erase_contact(db_session, erased["id"])
+    sync.merge(db_session, {"primary_id": kept["id"], "merged_ids": [merged_away["id"]], "contact": kept})
+    gone = [deleted["id"], erased["id"], merged_away["id"]]
+    assert sorted(db_session.scalars(sa.select(DeletedContact.contact_id)
+                                     .where(DeletedContact.contact_id.in_(gone)))) == sorted(gone)
+
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    assert projection.apply_snapshots(db_session, [{**c, "stage": "Qualified", "updated_at": later}
+                                                   for c in (deleted, erased, merged_away, kept)]) == [kept["id"]]
+    projection.apply_scores(db_session, [{"contact_id": cid, "score": 95, "fit": 50, "engagement": 45,
+                                          "engagement_level": 0.9} for cid in gone])
+    projection.apply_engagements(db_session, [(cid, "demo_requested", later) for cid in gone])
+    projection.apply_campaign(db_session, erased["id"], str(uuid.uuid4()), "Launch", True)
+    assert [projection.record(db_session, cid) for cid in gone] == [None, None, None]
+    assert projection.record(db_session, kept["id"])["stage"] == "Qualified"
