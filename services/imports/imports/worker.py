@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Celery
 from kombu import Queue
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session, sessionmaker
 
 from crm_shared.config import amqp_uri, database_url
@@ -85,30 +86,48 @@ def enqueue_scan(scan_id: str) -> None:
     app.send_task("imports.scan_duplicates", args=[scan_id], queue=QUEUE)
 
 
+TRANSIENT_DB_ERRORS = ("OperationalError", "InterfaceError", "DisconnectionError")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Errors that say "not now" rather than "never": the broker or a service unreachable, or a database
+    gone away (a restart, a killed session), ours or the contacts service's. They retry as long as it takes."""
+    from crm_shared.errors import ServiceUnavailable
+    from crm_shared.rpc import RemoteError
+
+    if isinstance(exc, ServiceUnavailable | ConnectionError | OSError
+                  | sa_exc.OperationalError | sa_exc.InterfaceError | sa_exc.DisconnectionError):
+        return True
+    if isinstance(exc, RemoteError):
+        return exc.exc_type in TRANSIENT_DB_ERRORS
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
+
+
 @app.task(name="imports.advance", bind=True, max_retries=None)
 def advance_task(self, import_id: str, token: str) -> str:
-    """One step; queue the next one. Errors from a service retry with backoff, bad data fails the job."""
-    from crm_shared.errors import ServiceUnavailable
+    """One step; queue the next one. Transient errors retry with backoff, bad data fails the job."""
     from crm_shared.rpc import RemoteError
     from imports import pipeline
 
     try:
         with session_factory() as session:
             state = pipeline.advance(session, import_id, token, RpcContacts())
-    except (ServiceUnavailable, ConnectionError, OSError) as exc:
-        # A timed-out call may still be running in contacts: give it time to finish before asking again
-        # (asking again is safe either way: import_batch is idempotent on (import_id, row)).
-        log.warning("import step will retry", extra={"import_id": import_id, "error": str(exc)})
-        raise self.retry(exc=exc, countdown=min(10 * 2 ** min(self.request.retries, 3), 60)) from exc
-    except RemoteError as exc:
-        if self.request.retries < 5:
-            raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
-        _fail(import_id, f"the contacts service failed: {exc.exc_type}")
-        return "failed"
     except Exception as exc:
-        if self.request.retries < 3:
+        if is_transient(exc):
+            # A timed-out call may still be running in contacts: give it time to finish before asking again
+            # (safe either way: import_batch is idempotent on (import_id, row)). After a database restart the
+            # step has rolled back, the pool reconnects (pre-ping) and the checkpoint is intact.
+            log.warning("import step will retry", extra={"import_id": import_id, "error": str(exc)[:300],
+                                                         "error_type": type(exc).__name__})
+            raise self.retry(exc=exc, countdown=min(10 * 2 ** min(self.request.retries, 3), 60)) from exc
+        if isinstance(exc, RemoteError):
+            if self.request.retries < 5:
+                raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
+            _fail(import_id, f"the contacts service failed: {exc.exc_type}")
+            return "failed"
+        if self.request.retries < 3:   # a race or a deadlock: a few quick retries, then the job fails
             raise self.retry(exc=exc, countdown=2 ** self.request.retries) from exc
-        log.exception("import step failed", extra={"import_id": import_id})
+        log.error("import step failed", exc_info=exc, extra={"import_id": import_id})
         _fail(import_id, f"processing failed: {type(exc).__name__}: {exc}"[:500])
         return "failed"
     if state == "continue":
