@@ -389,8 +389,20 @@ def load_idempotent_result(session: Session, key: str | None, scope: str) -> Any
 
 
 def store_idempotent_result(session: Session, key: str | None, scope: str, result: Any) -> None:
-    """Record the result in the caller's transaction; a concurrent twin fails on the UNIQUE key."""
+    """Record the result in the caller's transaction.
+
+    A concurrent twin (same key, started before the first one committed) meets the UNIQUE key here:
+    it answers 409 ``Conflict`` naming the key, and its transaction is rolled back by the caller, so
+    the effect still happens once; asked again, it gets the first call's result (as Stripe answers).
+    """
     if not key:
         return
-    session.execute(idempotency_keys.insert().values(
-        key=key, scope=scope, result=json.loads(json.dumps(result, default=str))))
+    from crm_shared.errors import Conflict
+
+    try:
+        with session.begin_nested():
+            session.execute(idempotency_keys.insert().values(
+                key=key, scope=scope, result=json.loads(json.dumps(result, default=str))))
+    except sa.exc.IntegrityError as exc:
+        raise Conflict("a request with this Idempotency-Key is still being processed or has just finished; "
+                       "send it again to get its result", {"idempotency_key": key, "scope": scope}) from exc

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from crm_shared import reliability as rel
 from crm_shared.config import amqp_uri, database_url
+from crm_shared.errors import Conflict
 
 
 @pytest.fixture()
@@ -85,11 +86,51 @@ def test_idempotency_key_returns_the_first_result(engine):
         session.commit()
     with Session(engine) as session:
         assert rel.load_idempotent_result(session, key, "create") == {"id": "42"}
-        with pytest.raises(sa.exc.IntegrityError):
+        with pytest.raises(Conflict) as twin:   # a twin that read before the first call committed
             rel.store_idempotent_result(session, key, "create", {"id": "43"})
+        assert twin.value.status == 409 and twin.value.details["idempotency_key"] == key
         session.rollback()
     with Session(engine) as session:
         assert rel.load_idempotent_result(session, None, "create") is None
+
+
+def test_a_concurrent_twin_waits_for_the_first_call_then_answers_409_and_writes_nothing(engine):
+    """Two calls with one key in flight at once: the second blocks on the key, then refuses; one effect."""
+    import threading
+
+    key, marker, table = uuid.uuid4().hex, "effect", f"twin_effects_{uuid.uuid4().hex[:8]}"
+    outcome: dict[str, object] = {}
+    first = Session(engine)
+    first.execute(sa.text(f"CREATE TABLE {table} (marker text)"))
+    first.commit()
+    first.execute(sa.text(f"INSERT INTO {table} VALUES (:m)"), {"m": marker})
+    rel.store_idempotent_result(first, key, "create", {"id": "first"})   # not committed yet
+
+    def twin() -> None:
+        with Session(engine) as session:
+            assert rel.load_idempotent_result(session, key, "create") is None   # nothing committed to read
+            session.execute(sa.text(f"INSERT INTO {table} VALUES (:m)"), {"m": marker})
+            try:
+                rel.store_idempotent_result(session, key, "create", {"id": "second"})
+                session.commit()
+                outcome["result"] = "stored"
+            except Conflict as exc:
+                session.rollback()
+                outcome["result"] = exc.status
+
+    thread = threading.Thread(target=twin)
+    thread.start()
+    thread.join(1.0)
+    assert thread.is_alive()   # waiting on the first call's key
+    first.commit()
+    first.close()
+    thread.join(10)
+    assert outcome == {"result": 409}
+    with Session(engine) as session:
+        assert session.scalar(sa.text(f"SELECT count(*) FROM {table} WHERE marker = :m"), {"m": marker}) == 1
+        assert rel.load_idempotent_result(session, key, "create") == {"id": "first"}
+        session.execute(sa.text(f"DROP TABLE {table}"))
+        session.commit()
 
 
 def test_a_flush_loads_a_bounded_amount_of_envelopes_and_still_publishes_everything(engine, monkeypatch):
