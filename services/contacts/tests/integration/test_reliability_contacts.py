@@ -17,17 +17,7 @@ from contacts.service import ContactsService
 from crm_shared.auth import create_token
 from crm_shared.errors import Conflict
 from crm_shared.service import RequestContext
-
-
-class _Outbox:
-    def __init__(self):
-        self.events: list[tuple[str, dict]] = []
-
-    def add(self, session, event_type, data, schema_version=1):
-        self.events.append((event_type, data))
-
-    def add_many(self, session, event_type, items, schema_version=1):
-        self.events.extend((event_type, data) for data in items)
+from crm_shared.testing.fakes import RecordingOutbox
 
 
 def _user(session, role: str) -> User:
@@ -37,7 +27,7 @@ def _user(session, role: str) -> User:
     return user
 
 
-def _service(session, user: User, key: str | None, outbox: _Outbox):
+def _service(session, user: User, key: str | None, outbox: RecordingOutbox):
     token = create_token(user.id, user.role, name=user.name)
     return worker_factory(ContactsService, db=session, outbox=outbox,
                           ctx=RequestContext({"auth_token": token, "idempotency_key": key}, "contacts"))
@@ -48,7 +38,7 @@ def _count(session, model, *where) -> int:
 
 
 def test_a_redelivered_create_with_the_same_key_returns_the_first_result_and_writes_once(db_session):
-    user, outbox, key = _user(db_session, "marketing"), _Outbox(), uuid.uuid4().hex
+    user, outbox, key = _user(db_session, "marketing"), RecordingOutbox("contacts"), uuid.uuid4().hex
     body = {"first_name": "Ida", "last_name": "Empotent", "email": f"ida.{uuid.uuid4().hex[:10]}@x.io"}
     first = _service(db_session, user, key, outbox).create_contact(dict(body))
     again = _service(db_session, user, key, outbox).create_contact(dict(body))     # the same message again
@@ -67,7 +57,7 @@ def test_a_redelivered_create_with_the_same_key_returns_the_first_result_and_wri
 
 
 def test_undoing_an_import_is_audited_per_removed_contact(db_session):
-    user, outbox = _user(db_session, "marketing"), _Outbox()
+    user, outbox = _user(db_session, "marketing"), RecordingOutbox("contacts")
     import_id = str(uuid.uuid4())
     rows = [{"row": n, "action": "create", "fields": {"first_name": f"Undo{chr(97 + n)}", "last_name": "Audit",
                                                       "email": f"undo{n}.{uuid.uuid4().hex[:8]}@x.io"}}

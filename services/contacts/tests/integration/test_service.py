@@ -10,17 +10,7 @@ from contacts.models import User
 from contacts.service import ContactsService
 from crm_shared.auth import create_token
 from crm_shared.errors import Conflict, Forbidden, Unauthorized
-
-
-class _Outbox:
-    def __init__(self):
-        self.events: list[tuple[str, dict]] = []
-
-    def add(self, session, event_type, data, schema_version=1):
-        self.events.append((event_type, data))
-
-    def add_many(self, session, event_type, items, schema_version=1):
-        self.events.extend((event_type, data) for data in items)
+from crm_shared.testing.fakes import RecordingOutbox
 
 
 class _Ctx:
@@ -42,7 +32,7 @@ def _user(session, role: str) -> User:
 
 def _service(session, user: User):
     token = create_token(user.id, user.role, name=user.name)
-    service = worker_factory(ContactsService, db=session, outbox=_Outbox(), ctx=_Ctx(token))
+    service = worker_factory(ContactsService, db=session, outbox=RecordingOutbox("contacts"), ctx=_Ctx(token))
     return service
 
 
@@ -67,7 +57,7 @@ def test_sales_cannot_change_another_owners_contact(db_session):
 
 
 def test_calls_without_a_valid_token_are_refused(db_session):
-    service = worker_factory(ContactsService, db=db_session, outbox=_Outbox(), ctx=_Ctx("forged"))
+    service = worker_factory(ContactsService, db=db_session, outbox=RecordingOutbox("contacts"), ctx=_Ctx("forged"))
     with pytest.raises(Unauthorized):
         service.list_contacts({})
 
@@ -97,7 +87,7 @@ def test_every_sign_in_attempt_leaves_one_audit_record(db_session):
     user = User(email=email, name="Sign In", role="sales", password_hash=hash_password("right-password"))
     db_session.add(user)
     db_session.flush()
-    service = worker_factory(ContactsService, db=db_session, outbox=_Outbox(), ctx=_Ctx(""))
+    service = worker_factory(ContactsService, db=db_session, outbox=RecordingOutbox("contacts"), ctx=_Ctx(""))
     assert service.authenticate(email.upper(), "right-password", "10.1.2.3")["id"] == user.id
     with pytest.raises(Unauthorized):
         service.authenticate(email, "wrong-password", "10.1.2.4")
