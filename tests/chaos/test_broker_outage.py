@@ -5,7 +5,6 @@ stays up) and starts it again; no process of ours is restarted.
 """
 from __future__ import annotations
 
-import subprocess
 import time
 import uuid
 
@@ -13,12 +12,9 @@ import pytest
 import sqlalchemy as sa
 
 from crm_shared.config import database_url
+from crm_shared.testing.helpers import rabbitmqctl
 
 pytestmark = [pytest.mark.chaos, pytest.mark.timeout(600)]
-
-
-def rabbitmqctl(*args: str) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120, stdout=subprocess.DEVNULL)
 
 
 def wait_until(predicate, timeout: float, interval: float = 0.5):

@@ -17,18 +17,11 @@ import uuid
 
 import pytest
 
+from crm_shared.testing.helpers import IMPORT_WORKER, restart_import_worker
 from tests.e2e.test_imports import create_contact, get_ok, start, upload, wait_for
 
-WORKER = "import-worker-1"
-PAUSE_VARS = ("CRM_IMPORT_PAUSE_AT", "CRM_IMPORT_PAUSE_FILE", "CRM_IMPORT_COMMIT_CHUNK")
-
-
-def restart_worker(system, **env: str) -> None:
-    system.stop_one(WORKER)
-    for key in PAUSE_VARS:
-        system.env.pop(key, None)
-    system.env.update(env)
-    system.start_one(WORKER)
+WORKER = IMPORT_WORKER
+restart_worker = restart_import_worker
 
 
 def kill_at_pause(system, marker, point: str) -> None:

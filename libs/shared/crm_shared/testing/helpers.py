@@ -87,3 +87,24 @@ def statements(session: Any) -> Iterator[list[str]]:
         yield seen
     finally:
         sa.event.remove(conn, "before_cursor_execute", note)
+
+
+IMPORT_WORKER = "import-worker-1"
+IMPORT_PAUSE_VARS = ("CRM_IMPORT_PAUSE_AT", "CRM_IMPORT_PAUSE_FILE", "CRM_IMPORT_PAUSE_SECONDS",
+                     "CRM_IMPORT_COMMIT_CHUNK")
+
+
+def rabbitmqctl(*args: str) -> None:
+    """The local broker's control tool (chaos tests stop and start the broker application with it)."""
+    import subprocess
+
+    subprocess.run(["rabbitmqctl", "-q", *args], check=True, timeout=120, stdout=subprocess.DEVNULL)
+
+
+def restart_import_worker(system: Any, **env: str) -> None:
+    """Restart the import worker with the pipeline's test hooks set to ``env`` (none: a plain worker)."""
+    system.stop_one(IMPORT_WORKER)
+    for key in IMPORT_PAUSE_VARS:
+        system.env.pop(key, None)
+    system.env.update(env)
+    system.start_one(IMPORT_WORKER)

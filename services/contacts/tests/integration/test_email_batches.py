@@ -13,8 +13,9 @@ from contacts.models import Activity, Contact
 from contacts.service import ContactsService
 from crm_shared.events import validate_event_data
 from crm_shared.reliability import make_envelope
+from crm_shared.testing.fakes import RecordingOutbox
 from crm_shared.testing.helpers import statements
-from services.contacts.tests.integration.test_service import _Ctx, _Outbox, _user
+from services.contacts.tests.integration.test_service import _Ctx, _user
 
 BATCHES = [("emails_sent", "email_sent", "on_emails_sent", "on_email_sent"),
            ("emails_opened", "email_opened", "on_emails_opened", "on_email_opened"),
@@ -25,7 +26,8 @@ def _service(db):
     from crm_shared.auth import create_token
 
     user = _user(db, "marketing")
-    return worker_factory(ContactsService, db=db, outbox=_Outbox(), ctx=_Ctx(create_token(user.id, user.role)))
+    return worker_factory(ContactsService, db=db, outbox=RecordingOutbox("contacts"),
+                          ctx=_Ctx(create_token(user.id, user.role)))
 
 
 def _contacts(service, n: int, tag: str) -> list[str]:
