@@ -191,8 +191,7 @@ def _create_rows(ops: ContactOps, import_id: str, items: RowSet) -> Outcomes:
     session.execute(sa.insert(Activity.__table__), [item.extras["activity"] for item in stored])
     session.execute(sa.insert(StageChange.__table__), [item.extras["stage"] for item in stored])
     created = [ops.snapshot_data(item.contact.id, item.snapshot, []) for item in stored]
-    for start in range(0, len(created), BATCH_EVENT_LIMIT):   # one event a chunk, not one a contact
-        ops.emit("contacts_created", {"contacts": created[start:start + BATCH_EVENT_LIMIT], "import_id": import_id})
+    _announce(ops, "contacts_created", created, import_id)
     audit.append_many(session, ops.caller, [
         {"action": "import_create", "entity": "contact", "entity_id": item.contact.id, "after": item.snapshot,
          "details": item.extras["audit_details"]} for item in stored])
@@ -202,6 +201,12 @@ def _create_rows(ops: ContactOps, import_id: str, items: RowSet) -> Outcomes:
         out[item.number] = ({**_base(item.number, item.row), "contact_id": item.contact.id, "outcome": "created",
                              "changes": changes}, item.contact.version)
     return out
+
+
+def _announce(ops: ContactOps, event_type: str, snapshots: list[dict[str, Any]], import_id: str) -> None:
+    """A batch event (``contacts_created``/``contacts_updated``) per chunk of snapshots, not one event a contact."""
+    for start in range(0, len(snapshots), BATCH_EVENT_LIMIT):
+        ops.emit(event_type, {"contacts": snapshots[start:start + BATCH_EVENT_LIMIT], "import_id": import_id})
 
 
 def _merge_rows(ops: ContactOps, import_id: str, items: RowSet) -> Outcomes:
@@ -236,8 +241,7 @@ def _merge_rows(ops: ContactOps, import_id: str, items: RowSet) -> Outcomes:
             out[number] = ({**base, **result}, contact.version)
     ops.flush_search_terms()
     updated = [data for event_type, data in events if event_type == "contact_updated"]
-    for start in range(0, len(updated), BATCH_EVENT_LIMIT):   # one event a chunk of merges, not one a contact
-        ops.emit("contacts_updated", {"contacts": updated[start:start + BATCH_EVENT_LIMIT], "import_id": import_id})
+    _announce(ops, "contacts_updated", updated, import_id)
     others = [event for event in events if event[0] != "contact_updated"]
     for event_type, group in groupby(others, key=lambda event: event[0]):
         ops.emit_many(event_type, [data for _, data in group])
